@@ -1,0 +1,160 @@
+"""The `crmqc` command: a thin shell over the same classify() the service uses."""
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from . import config
+
+EXIT_USAGE = 2
+SCORE_COLUMNS = ("expanded", "score", "category", "missing", "rule")
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2, no traceback."""
+
+
+def _checker(args):
+    from .checker import CommentChecker
+    return CommentChecker.load(models_dir=args.models_dir, name=args.model)
+
+
+def cmd_data_build(args) -> int:
+    from .dataset import build
+    report = build()
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import train
+    model = train(name=args.name, models_dir=args.models_dir, tune=not args.no_tune,
+                  promote=not args.no_promote, log=lambda m: print(m, file=sys.stderr))
+    from .evaluate import format_report
+    print(f"model {model.version}, metrics on {config.TEST_CSV.name}:")
+    print(format_report(model.card["metrics"]["test"]))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .dataset import read_labelled
+    from .evaluate import format_report, metrics_by_part
+    checker = _checker(args)
+    rows = read_labelled(Path(args.data))
+    verdicts = checker.classify_many([r["text"] for r in rows])
+    report = metrics_by_part(rows, verdicts)
+    print(f"model {checker.model_version} on {Path(args.data).name}:")
+    print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else format_report(report))
+    return 0
+
+
+def cmd_score(args) -> int:
+    if args.input:
+        return _score_file(args)
+    if args.text is None:
+        raise CliError("give a comment to score, or --input FILE.csv --output OUT.csv")
+    verdict = _checker(args).classify(args.text, explain=args.explain)
+    out = verdict.to_dict()
+    if args.explain:
+        out["explain"] = verdict.details
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _score_file(args) -> int:
+    from tqdm import tqdm
+    if not args.output:
+        raise CliError("--input needs --output OUT.csv")
+    src = Path(args.input)
+    if not src.is_file():
+        raise CliError(f"input file not found: {src}")
+    try:
+        with open(src, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            fields = list(reader.fieldnames or [])
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{src.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if "text" not in fields:
+        raise CliError(f"{src.name} has no `text` column (columns: {', '.join(fields) or 'none'})")
+    checker = _checker(args)
+    out_fields = fields + [c for c in SCORE_COLUMNS if c not in fields]
+    tmp = Path(args.output).with_suffix(".partial")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=out_fields, extrasaction="ignore")
+        writer.writeheader()
+        bar = tqdm(total=len(rows), unit="comment", file=sys.stderr, disable=len(rows) < 2000 or args.quiet)
+        for start in range(0, len(rows), 512):
+            chunk = rows[start:start + 512]
+            for row, verdict in zip(chunk, checker.classify_many([r.get("text") or "" for r in chunk])):
+                writer.writerow({**row, "expanded": int(verdict.expanded), "score": f"{verdict.score:.4f}",
+                                 "category": verdict.category, "missing": " ".join(verdict.missing),
+                                 "rule": verdict.rule or ""})
+            bar.update(len(chunk))
+        bar.close()
+    tmp.replace(args.output)
+    print(f"scored {len(rows)} comments → {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+    from .serve import create_app
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crmqc", description="CRM comment quality checks.")
+    parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR, help="where models live")
+    parser.add_argument("--model", default=None, help="model name (default: the one in models/CURRENT)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="labelled data").add_subparsers(dest="data_command", required=True)
+    data.add_parser("build", help="validate data/raw/*.csv and write the fixed train/test split") \
+        .set_defaults(func=cmd_data_build)
+
+    p = sub.add_parser("train", help="train a model on data/train.csv and save it with its card")
+    p.add_argument("--name", default=config.DEFAULT_MODEL_NAME)
+    p.add_argument("--no-tune", action="store_true", help="skip the cross-validated choice of C and threshold")
+    p.add_argument("--no-promote", action="store_true", help="do not point models/CURRENT at the new model")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="precision/recall/F1, per-category accuracy, confusion matrix")
+    p.add_argument("--data", default=str(config.TEST_CSV), help="labelled CSV (default: data/test.csv)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("score", help="score one comment, or a CSV file with a `text` column")
+    p.add_argument("text", nargs="?", help="the comment")
+    p.add_argument("--input", help="CSV with a `text` column")
+    p.add_argument("--output", help="where to write the scored CSV")
+    p.add_argument("--explain", action="store_true", help="add normalised text, lemmas, rule hits, top terms")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("serve", help="start the HTTP service")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .dataset import DataError
+    from .model import ModelError
+    from .rules import RuleError
+    try:
+        return args.func(args)
+    except (CliError, DataError, ModelError, RuleError) as exc:
+        print(f"crmqc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

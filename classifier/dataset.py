@@ -1,0 +1,172 @@
+"""Labelled data: validate the immutable raw files and make a fixed, seeded split.
+
+``data/raw/*.csv`` (never edited by code) → checked, deduplicated → ``data/train.csv`` and
+``data/test.csv``. The test split is never used to choose anything.
+"""
+
+import csv
+import hashlib
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import config
+from .normalize import normalize
+
+REQUIRED = ("text", "label", "category")
+COLUMNS = ("text", "label", "category", "source", "domain", "note", "file")
+LABEL_OF = {c: int(c == config.EXPANDED) for c in config.CATEGORIES}
+
+
+class DataError(ValueError):
+    """A labelled file breaks the format of LABELLING.md."""
+
+
+@dataclass
+class BuildReport:
+    rows_read: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    near_duplicates: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    train: int = 0
+    test: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"rows read: {self.rows_read}",
+            f"exact duplicates dropped: {self.duplicates}",
+            f"near-duplicates dropped: {self.near_duplicates}",
+            f"label conflicts settled by the stricter label: {len(self.conflicts)}",
+            f"kept: {self.kept} (train {self.train}, test {self.test})",
+        ]
+
+
+def read_labelled(path: Path) -> list[dict]:
+    """Rows of one labelled CSV, validated; raises :class:`DataError` naming file and line."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}")
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                rows.append(_check_row(row, f"{path.name}:{line}", path.stem))
+            return rows
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def _check_row(row: dict, where: str, file: str) -> dict:
+    text = row.get("text") or ""
+    if not text.strip():
+        raise DataError(f"{where}: empty text")
+    category = (row.get("category") or "").strip()
+    if category not in LABEL_OF:
+        raise DataError(f"{where}: unknown category {category!r} (one of {', '.join(config.CATEGORIES)})")
+    label = (row.get("label") or "").strip()
+    if label not in ("0", "1") or int(label) != LABEL_OF[category]:
+        raise DataError(f"{where}: label {label!r} does not match category {category}")
+    return {
+        "text": text,
+        "label": int(label),
+        "category": category,
+        "source": (row.get("source") or "").strip() or "hand",
+        "domain": (row.get("domain") or "").strip() or "other",
+        "note": (row.get("note") or "").strip(),
+        "file": file,
+    }
+
+
+_NON_LETTERS = re.compile(r"[^а-яa-z]+")
+
+
+def exact_key(text: str) -> str:
+    return normalize(text)
+
+
+def near_key(text: str) -> str:
+    """Letters only, words sorted: «Перезвонить завтра!» ~ «завтра перезвонить»."""
+    return " ".join(sorted(_NON_LETTERS.sub(" ", normalize(text)).split()))
+
+
+def deduplicate(rows: list[dict], report: BuildReport) -> list[dict]:
+    """Keep the first of equal texts; settle conflicting labels by the stricter (0) label."""
+    by_key: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_key[exact_key(row["text"])].append(row)
+    kept = []
+    for key, group in by_key.items():
+        report.duplicates += len(group) - 1
+        if len({r["category"] for r in group}) > 1:
+            report.conflicts.append(key)
+            group = sorted(group, key=lambda r: r["label"])
+        kept.append(group[0])
+    near: dict[str, dict] = {}
+    for row in kept:
+        key = near_key(row["text"])
+        if key and key in near:
+            report.near_duplicates += 1
+            continue
+        near[key or exact_key(row["text"])] = row
+    return list(near.values())
+
+
+def is_real(row: dict) -> bool:
+    return row["source"] != "hand"
+
+
+def split(rows: list[dict], seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE):
+    """Stratified by (real or hand-written, category), seeded; the order of rows does not matter."""
+    strata: dict[tuple, list[dict]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: hashlib.sha256(r["text"].encode()).hexdigest()):
+        strata[(is_real(row), row["category"])].append(row)
+    rng = random.Random(seed)
+    train, test = [], []
+    for key in sorted(strata):
+        group = strata[key]
+        rng.shuffle(group)
+        n_test = round(len(group) * test_share)
+        test.extend(group[:n_test])
+        train.extend(group[n_test:])
+    order = lambda r: (r["file"], r["text"])  # noqa: E731 - a sort key, stable output
+    return sorted(train, key=order), sorted(test, key=order)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    tmp = Path(path).with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({c: r.get(c, "") for c in COLUMNS} for r in rows)
+    tmp.replace(path)
+
+
+def build(raw_dir: Path = config.RAW_DIR, out_dir: Path = config.DATA_DIR) -> BuildReport:
+    files = sorted(Path(raw_dir).glob("*.csv"))
+    if not files:
+        raise DataError(f"no labelled CSV files in {Path(raw_dir).name}/")
+    report = BuildReport()
+    rows = [row for path in files for row in read_labelled(path)]
+    report.rows_read = len(rows)
+    rows = deduplicate(rows, report)
+    train, test = split(rows)
+    report.kept, report.train, report.test = len(rows), len(train), len(test)
+    write_rows(Path(out_dir) / "train.csv", train)
+    write_rows(Path(out_dir) / "test.csv", test)
+    return report
+
+
+def data_hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def counts(rows: list[dict], key: str) -> Counter:
+    return Counter(r[key] for r in rows)

@@ -1,0 +1,174 @@
+"""The model: two scikit-learn heads over lemma and character TF-IDF plus dense signals.
+
+- ``label`` head: calibrated probability that the comment is expanded (the score);
+- ``category`` head: which of the five categories, used to say what is missing.
+
+The artifact is a dict of library objects; a JSON card beside it records the data hash,
+library versions, hyper-parameters and metrics. Loading checks the card.
+"""
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import joblib
+import numpy as np
+from scipy import sparse
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from .features import DENSE_NAMES, Features, dense_matrix
+
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "pymorphy3", "pymorphy3-dicts-ru")
+CARD_FORMAT = 1
+
+DEFAULT_PARAMS = {
+    "word_ngram_range": [1, 2],
+    "word_min_df": 1,
+    "char_ngram_range": [2, 5],
+    "char_min_df": 2,
+    "char_max_features": 60000,
+    "label_C": 4.0,
+    "category_C": 4.0,
+    "calibration_cv": 5,
+    "threshold": 0.5,
+}
+
+
+class ModelError(RuntimeError):
+    """A model is missing, corrupt, or does not match this code, its rules or its libraries."""
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+@dataclass
+class Model:
+    objects: dict
+    card: dict
+
+    @property
+    def version(self) -> str:
+        return self.card["version"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card["params"]["threshold"])
+
+    def matrix(self, items: list[Features]):
+        o = self.objects
+        return sparse.hstack([
+            o["word"].transform([f.lemma_text for f in items]),
+            o["char"].transform([f.char_text for f in items]),
+            sparse.csr_matrix(o["scaler"].transform(dense_matrix(items))),
+        ], format="csr")
+
+    def predict(self, items: list[Features]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(P(expanded), category probabilities, category names) for each item."""
+        x = self.matrix(items)
+        score = self.objects["label"].predict_proba(x)[:, 1]
+        probs = self.objects["category"].predict_proba(x)
+        return score, probs, list(self.objects["category"].classes_)
+
+    def top_terms(self, item: Features, k: int = 8) -> list[dict]:
+        """Tokens that pushed the (uncalibrated) expanded score most, either way."""
+        o = self.objects
+        coef = np.mean([c.estimator.coef_[0] for c in o["label"].calibrated_classifiers_], axis=0)
+        names = list(o["word"].get_feature_names_out())
+        row = o["word"].transform([item.lemma_text])
+        contrib = [(names[j], float(v * coef[j])) for j, v in zip(row.indices, row.data)]
+        contrib.sort(key=lambda t: -abs(t[1]))
+        return [{"term": t, "weight": round(w, 4)} for t, w in contrib[:k]]
+
+
+def fit(items: list[Features], labels: list[int], categories: list[str], params: dict) -> dict:
+    word = TfidfVectorizer(ngram_range=tuple(params["word_ngram_range"]), min_df=params["word_min_df"],
+                           sublinear_tf=True, token_pattern=r"\S+", lowercase=False)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(params["char_ngram_range"]),
+                           min_df=params["char_min_df"], max_features=params["char_max_features"],
+                           sublinear_tf=True, lowercase=False)
+    scaler = StandardScaler()
+    x = sparse.hstack([
+        word.fit_transform([f.lemma_text for f in items]),
+        char.fit_transform([f.char_text for f in items]),
+        sparse.csr_matrix(scaler.fit_transform(dense_matrix(items))),
+    ], format="csr")
+    label = CalibratedClassifierCV(
+        LogisticRegression(C=params["label_C"], class_weight="balanced", max_iter=5000),
+        method="sigmoid", cv=params["calibration_cv"],
+    ).fit(x, np.asarray(labels))
+    category = LogisticRegression(C=params["category_C"], class_weight="balanced", max_iter=5000)
+    category.fit(x, np.asarray(categories))
+    return {"word": word, "char": char, "scaler": scaler, "label": label, "category": category,
+            "dense_names": list(DENSE_NAMES)}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(model: Model, models_dir: Path, name: str) -> Path:
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / f"{name}.joblib"
+    tmp = path.with_suffix(".joblib.tmp")
+    joblib.dump(model.objects, tmp, compress=3)
+    card = dict(model.card, artifact=path.name, artifact_sha256=file_sha256(tmp), card_format=CARD_FORMAT)
+    tmp.replace(path)
+    card_path = models_dir / f"{name}.json"
+    card_path.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    model.card = card
+    return path
+
+
+def read_card(models_dir: Path, name: str) -> dict:
+    card_path = Path(models_dir) / f"{name}.json"
+    if not card_path.is_file():
+        raise ModelError(f"model card {card_path.name} not found in {Path(models_dir).name}/: "
+                         "train a model first with `crmqc train`")
+    try:
+        return json.loads(card_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"model card {card_path.name} is not valid JSON: {exc}") from exc
+
+
+def load(models_dir: Path, name: str, rules_fingerprint: str) -> Model:
+    card = read_card(models_dir, name)
+    path = Path(models_dir) / card.get("artifact", f"{name}.joblib")
+    if not path.is_file():
+        raise ModelError(f"model file {path.name} not found beside its card: retrain with `crmqc train`")
+    if card.get("card_format") != CARD_FORMAT:
+        raise ModelError(f"{name}: card format {card.get('card_format')} is not {CARD_FORMAT}: retrain")
+    if file_sha256(path) != card.get("artifact_sha256"):
+        raise ModelError(f"{path.name}: file does not match the sha256 in its card (corrupt or replaced)")
+    trained, running = card.get("libraries", {}), library_versions()
+    for lib in ("scikit-learn", "pymorphy3-dicts-ru"):
+        if _minor(trained.get(lib)) != _minor(running.get(lib)):
+            raise ModelError(f"{name}: trained with {lib} {trained.get(lib)}, running {running.get(lib)}: "
+                             "retrain with `crmqc train`")
+    if card.get("rules_fingerprint") != rules_fingerprint:
+        raise ModelError(f"{name}: trained with other rules (fingerprint {card.get('rules_fingerprint')}, "
+                         f"now {rules_fingerprint}): retrain with `crmqc train`")
+    objects = joblib.load(path)
+    if objects.get("dense_names") != list(DENSE_NAMES):
+        raise ModelError(f"{name}: its dense features differ from this code's: retrain with `crmqc train`")
+    return Model(objects=objects, card=card)
+
+
+def _minor(version: str | None) -> str | None:
+    return ".".join(version.split(".")[:2]) if version else None

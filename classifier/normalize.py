@@ -1,0 +1,75 @@
+"""Text normalisation: a short ordered list of one-line ``str -> str`` steps.
+
+Placeholders for numbers, dates, money and contacts are a separate step
+(:func:`mask_entities`) because they are strong signals of agreements and the
+rules must still see the original wording of stop phrases.
+"""
+
+import re
+import unicodedata
+
+_ZERO_WIDTH = re.compile("[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff\u00ad]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Latin letters that look like Cyrillic ones: «HД» typed with a Latin H, «дoгoвop» with Latin o.
+_LOOKALIKES = str.maketrans("AaBCcEeHKkMOoPpTXxyu", "АаВСсЕеНКкМОоРрТХхуи")
+_LATIN_IN_CYRILLIC = re.compile(r"\b(?=\w*[а-яёА-ЯЁ])(?=\w*[A-Za-z])\w+\b")
+_REPEATS = re.compile(r"(.)\1{3,}")
+_SPACES = re.compile(r"\s+")
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def strip_invisible(text: str) -> str:
+    return _CONTROL.sub(" ", _ZERO_WIDTH.sub("", text))
+
+
+def fold_lookalikes(text: str) -> str:
+    return _LATIN_IN_CYRILLIC.sub(lambda m: m.group(0).translate(_LOOKALIKES), text)
+
+
+def fold_yo(text: str) -> str:
+    return text.replace("ё", "е").replace("Ё", "Е")
+
+
+def lower(text: str) -> str:
+    return text.lower()
+
+
+def collapse_repeats(text: str) -> str:
+    return _REPEATS.sub(r"\1\1\1", text)
+
+
+def squeeze_spaces(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+STEPS = (nfkc, strip_invisible, fold_lookalikes, fold_yo, lower, collapse_repeats, squeeze_spaces)
+
+
+def normalize(text: str) -> str:
+    for step in STEPS:
+        text = step(text)
+    return text
+
+
+# Placeholders: applied to normalised text, most specific pattern first.
+ENTITY_PATTERNS = (
+    ("email", re.compile(r"\[email\]|[\w.+-]+@[\w-]+\.[\w.]+")),
+    ("phone", re.compile(r"\[phone\]|(?<!\w)(?:\+7|8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)")),
+    ("money", re.compile(
+        r"\d[\d\s]*(?:[.,]\d+)?\s*(?:к|k|т\.?р|тыс\.?|тысяч\w*|млн\.?|миллион\w*|руб\w*\.?|р\.|₽|\$|€|usd|eur)(?![а-я])")),
+    ("date", re.compile(
+        r"\b\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?\b|\b\d{1,2}\s+(?:янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек)[а-я]*")),
+    ("time", re.compile(r"\b(?:[01]?\d|2[0-3])[:.-][0-5]\d\b")),
+    ("percent", re.compile(r"\d+(?:[.,]\d+)?\s*%")),
+    ("num", re.compile(r"\d+(?:[.,]\d+)?")),
+)
+
+
+def mask_entities(text: str) -> str:
+    """«созвон 12.03 в 15:00, 320к» → «созвон _date_ в _time_, _money_»."""
+    for name, pattern in ENTITY_PATTERNS:
+        text = pattern.sub(f" _{name}_ ", text)
+    return squeeze_spaces(text)

@@ -1,0 +1,305 @@
+"""Stop phrases, padding detectors and the domain lexicon, loaded from ``rules/*.yaml``.
+
+Rules are data: each has an ``id``, its patterns and ``examples`` that must / must not
+match (tests/test_rules.py walks them). A malformed file stops start-up with a
+:class:`RuleError` naming the file and the rule.
+"""
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .lemmatize import Lemmatizer
+from .normalize import fold_lookalikes, fold_yo, mask_entities, normalize
+from .tokenize import is_placeholder, is_word, tokenize
+
+
+class RuleError(ValueError):
+    """A rules file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: str
+    kind: str  # "stop" or "padding"
+    phrase: str
+    start: int = -1
+    end: int = -1
+
+
+@dataclass(frozen=True)
+class StopRule:
+    id: str
+    description: str
+    patterns: tuple[re.Pattern, ...]
+
+    def finditer(self, text: str):
+        for pattern in self.patterns:
+            yield from pattern.finditer(text)
+
+
+@dataclass(frozen=True)
+class RuleDecision:
+    """A verdict the rules reach on their own, whatever the model says."""
+
+    category: str  # "stop" or "padding"
+    hit: RuleHit
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RuleError(f"{path.name}: rules file not found in {path.parent.name}/")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{path.name}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RuleError(f"{path.name}: expected a mapping at the top level")
+    return data
+
+
+def _compile(pattern: str, where: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        raise RuleError(f"{where}: bad pattern {pattern!r}: {exc}") from exc
+
+
+def _examples(rule: dict, where: str) -> dict:
+    examples = rule.get("examples")
+    if not isinstance(examples, dict) or not examples.get("match") or "no_match" not in examples:
+        raise RuleError(f"{where}: every rule needs examples with `match` and `no_match` lists")
+    return {"match": list(examples["match"]), "no_match": list(examples.get("no_match") or [])}
+
+
+def _load_stop_rules(path: Path) -> tuple[tuple[StopRule, ...], dict[str, dict]]:
+    rules, examples, seen = [], {}, set()
+    for i, raw in enumerate(_read_yaml(path).get("rules") or []):
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        where = f"{path.name}: rule {rid or f'#{i + 1}'}"
+        if not rid or rid in seen:
+            raise RuleError(f"{where}: missing or repeated `id`")
+        patterns = raw.get("patterns")
+        if not patterns or not isinstance(patterns, list):
+            raise RuleError(f"{where}: `patterns` must be a non-empty list")
+        seen.add(rid)
+        rules.append(StopRule(rid, raw.get("description", ""), tuple(_compile(p, where) for p in patterns)))
+        examples[rid] = _examples(raw, where)
+    if not rules:
+        raise RuleError(f"{path.name}: no rules")
+    return tuple(rules), examples
+
+
+def _load_padding(path: Path) -> tuple[dict[str, dict], dict[str, dict]]:
+    detectors, examples = {}, {}
+    for i, raw in enumerate(_read_yaml(path).get("detectors") or []):
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        where = f"{path.name}: detector {rid or f'#{i + 1}'}"
+        if rid not in PADDING_DETECTORS:
+            raise RuleError(f"{where}: unknown detector id (known: {', '.join(PADDING_DETECTORS)})")
+        params = {k: v for k, v in raw.items() if k not in ("id", "description", "examples")}
+        for key in ("patterns", "keyboard_patterns"):
+            if key in params:
+                params[key] = [_compile(p, where) for p in params[key]]
+        for key in ("field_pattern", "placeholder_pattern"):
+            if key in params:
+                params[key] = _compile(params[key], where)
+        detectors[rid] = params
+        examples[rid] = _examples(raw, where)
+    return detectors, examples
+
+
+def _load_words(path: Path, key: str) -> frozenset[str]:
+    words = _read_yaml(path).get(key)
+    if not isinstance(words, list):
+        raise RuleError(f"{path.name}: `{key}` must be a list of words")
+    return frozenset(str(w) for w in words)
+
+
+def _load_lexicon(path: Path) -> dict[str, str]:
+    lemmas = _read_yaml(path).get("lemmas")
+    if not isinstance(lemmas, dict):
+        raise RuleError(f"{path.name}: `lemmas` must map a token to its lemma")
+    return {str(k): str(v) for k, v in lemmas.items()}
+
+
+def light_normalize(text: str) -> str:
+    """Length-preserving normalisation, so that rule spans index the original text."""
+    return fold_yo(fold_lookalikes(text)).lower()
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    stop_rules: tuple[StopRule, ...]
+    padding: dict[str, dict]
+    filler: frozenset[str]
+    greetings: frozenset[str]
+    lexicon: dict[str, str]
+    examples: dict[str, dict]
+
+    @classmethod
+    def load(cls, rules_dir: Path) -> "RuleBook":
+        rules_dir = Path(rules_dir)
+        stop_rules, stop_examples = _load_stop_rules(rules_dir / "stop_phrases.yaml")
+        padding, padding_examples = _load_padding(rules_dir / "padding.yaml")
+        return cls(
+            stop_rules=stop_rules,
+            padding=padding,
+            filler=_load_words(rules_dir / "filler.yaml", "filler"),
+            greetings=_load_words(rules_dir / "filler.yaml", "greetings"),
+            lexicon=_load_lexicon(rules_dir / "lexicon.yaml"),
+            examples={**stop_examples, **padding_examples},
+        )
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes features (not of the examples)."""
+        payload = {
+            "stop": [[r.id, [p.pattern for p in r.patterns]] for r in self.stop_rules],
+            "padding": {k: {p: _plain(v) for p, v in d.items()} for k, d in self.padding.items()},
+            "filler": sorted(self.filler),
+            "greetings": sorted(self.greetings),
+            "lexicon": self.lexicon,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    # --- stop phrases -------------------------------------------------------------------------
+
+    def stop_hits(self, text: str) -> list[RuleHit]:
+        """Every stop phrase in ``text`` (any form), with spans into ``text`` itself."""
+        light = light_normalize(text)
+        hits = [
+            RuleHit(rule.id, "stop", text[m.start():m.end()], m.start(), m.end())
+            for rule in self.stop_rules
+            for m in rule.finditer(light)
+            if m.end() > m.start()
+        ]
+        return _drop_overlaps(hits)
+
+    def strip_stop_phrases(self, normalized: str) -> str:
+        for rule in self.stop_rules:
+            for pattern in rule.patterns:
+                normalized = pattern.sub(" ", normalized)
+        return normalized
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def decide(self, text: str, lemmatizer: Lemmatizer) -> RuleDecision | None:
+        """`padding` or `stop` when the rules are sure; ``None`` leaves it to the model."""
+        normalized = normalize(text)
+        tokens = tokenize(mask_entities(normalized))
+        padding = self.padding_hit(normalized, tokens, lemmatizer)
+        if padding:
+            return RuleDecision("padding", padding)
+        rest = tokenize(mask_entities(self.strip_stop_phrases(normalized)))
+        if any(not self._is_filler(t, lemmatizer) for t in rest):
+            return None
+        if _copied(tokens):  # «сбросил сбросил сбросил», «ЗВОНОК ЗВОНОК ЗВОНОК ЗВОНОК»
+            return RuleDecision("padding", RuleHit("repetition", "padding", normalized[:80]))
+        hits = self.stop_hits(text)
+        if hits:
+            return RuleDecision("stop", hits[0])
+        if tokens:
+            return RuleDecision("stop", RuleHit("filler_only", "stop", text.strip()))
+        return RuleDecision("stop", RuleHit("empty", "stop", ""))
+
+    def _is_filler(self, token: str, lemmatizer: Lemmatizer) -> bool:
+        if is_placeholder(token):
+            return token in CONTACT_PLACEHOLDERS  # a contact's phone alone is an admin note
+        lemma = lemmatizer.lemma(token)
+        return lemma in self.filler or lemma in self.greetings or not is_word(token)
+
+    # --- padding detectors ----------------------------------------------------------------------
+
+    def padding_hit(self, normalized: str, tokens: list[str], lemmatizer: Lemmatizer) -> RuleHit | None:
+        for rid, detect in PADDING_DETECTORS.items():
+            params = self.padding.get(rid)
+            if params is not None and detect(self, params, normalized, tokens, lemmatizer):
+                return RuleHit(rid, "padding", normalized[:80])
+        return None
+
+
+CONTACT_PLACEHOLDERS = frozenset({"_phone_", "_email_"})
+_LETTER = re.compile(r"[а-яa-z]")
+
+
+def _copied(tokens: list[str]) -> bool:
+    """Stop phrases or filler copied to look long: four or more words, at most half of them distinct.
+
+    A dated log of attempts («не дозвон 20.03 / не дозвон 14.05») is a record, not a copy."""
+    if "_date_" in tokens or "_time_" in tokens:
+        return False
+    return len(tokens) >= 4 and len(set(tokens)) / len(tokens) <= 0.5
+
+
+def _plain(value):
+    if isinstance(value, re.Pattern):
+        return value.pattern
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _drop_overlaps(hits: list[RuleHit]) -> list[RuleHit]:
+    kept: list[RuleHit] = []
+    for hit in sorted(hits, key=lambda h: (h.start, -(h.end - h.start))):
+        if not kept or hit.start >= kept[-1].end:
+            kept.append(hit)
+    return kept
+
+
+def _repetition(book, p, normalized, tokens, lemmatizer) -> bool:
+    words = [t for t in tokens if not is_placeholder(t)]
+    if len(words) < p["min_tokens"]:
+        return False
+    if len(set(words)) / len(words) <= p["max_unique_ratio"]:
+        return True
+    n = p["ngram"]
+    grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return bool(grams) and max(grams.values()) >= p["min_ngram_repeats"]
+
+
+def _gibberish(book, p, normalized, tokens, lemmatizer) -> bool:
+    if any(pattern.search(normalized) for pattern in p.get("keyboard_patterns", [])):
+        return True
+    words = [t for t in tokens if is_word(t) and t.isalpha() and len(t) >= p["min_word_length"]]
+    if len(words) < p["min_words"]:
+        return False
+    unknown = sum(not lemmatizer.is_known(w) for w in words)
+    return unknown / len(words) >= p["min_unknown_ratio"]
+
+
+def _lorem(book, p, normalized, tokens, lemmatizer) -> bool:
+    return any(pattern.search(normalized) for pattern in p["patterns"])
+
+
+def _template(book, p, normalized, tokens, lemmatizer) -> bool:
+    empty = len(p["field_pattern"].findall(normalized)) + len(p["placeholder_pattern"].findall(normalized))
+    return empty >= p["min_empty_fields"]
+
+
+def _symbols_only(book, p, normalized, tokens, lemmatizer) -> bool:
+    if len(normalized) < p["min_length"] or _LETTER.search(normalized):
+        return False
+    placeholders = set(tokenize(mask_entities(normalized)))
+    return not placeholders - {"_num_"}
+
+
+def _greetings_only(book, p, normalized, tokens, lemmatizer) -> bool:
+    lemmas = [lemmatizer.lemma(t) for t in tokens]
+    has_greeting = any(lemma in book.greetings for lemma in lemmas)
+    return has_greeting and all(lemma in book.greetings or lemma in book.filler for lemma in lemmas)
+
+
+PADDING_DETECTORS = {
+    "lorem": _lorem,
+    "template": _template,
+    "gibberish": _gibberish,
+    "repetition": _repetition,
+    "symbols_only": _symbols_only,
+    "greetings_only": _greetings_only,
+}

@@ -1,0 +1,95 @@
+"""Train the comment model on data/train.csv, choose its settings by cross-validation on
+train only, measure it on data/test.csv, and save it with its card."""
+
+import csv
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from . import config
+from .checker import CommentChecker
+from .dataset import data_hash
+from .evaluate import metrics_by_part
+from .features import Features, extract
+from .lemmatize import Lemmatizer
+from .model import DEFAULT_PARAMS, Model, fit, library_versions, save
+from .rules import RuleBook
+
+C_GRID = (1.0, 4.0, 16.0)
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.81, 0.05))
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["label"] = int(row["label"])
+    return rows
+
+
+def featurize(rows: list[dict], rules: RuleBook, lemmatizer: Lemmatizer) -> list[Features]:
+    return [extract(r["text"], lemmatizer, rules) for r in rows]
+
+
+def _folds(y, seed=0):
+    return StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+
+
+def choose_params(items, rows, base: dict) -> tuple[dict, dict]:
+    """C and threshold by 5-fold cross-validation on the training rows only."""
+    y = np.asarray([r["label"] for r in rows])
+    cats = np.asarray([r["category"] for r in rows])
+    scores = {}
+    for c in C_GRID:
+        oof = np.zeros(len(rows))
+        for tr, va in _folds(y).split(np.zeros(len(y)), cats):
+            params = dict(base, label_C=c, category_C=c)
+            objs = fit([items[i] for i in tr], y[tr].tolist(), cats[tr].tolist(), params)
+            model = Model(objs, {"params": params, "version": "cv"})
+            oof[va] = model.predict([items[i] for i in va])[0]
+        best_t = max(THRESHOLDS, key=lambda t: f1_score(y, oof >= t))
+        scores[c] = (f1_score(y, oof >= best_t), best_t)
+    best_c = max(scores, key=lambda c: scores[c][0])
+    chosen = dict(base, label_C=best_c, category_C=best_c, threshold=float(scores[best_c][1]))
+    return chosen, {str(c): {"cv_f1": round(f, 4), "threshold": t} for c, (f, t) in scores.items()}
+
+
+def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODELS_DIR,
+          train_csv: Path = config.TRAIN_CSV, test_csv: Path = config.TEST_CSV,
+          rules_dir: Path = config.RULES_DIR, extra_rows: list[dict] | None = None,
+          tune: bool = True, promote: bool = True, log=print) -> Model:
+    started = time.perf_counter()
+    rules = RuleBook.load(rules_dir)
+    lemmatizer = Lemmatizer(rules.lexicon)
+    rows = read_rows(train_csv) + list(extra_rows or [])
+    items = featurize(rows, rules, lemmatizer)
+    log(f"training on {len(rows)} rows from {Path(train_csv).name}" + (f" + {len(extra_rows)} extra" if extra_rows else ""))
+    params, cv = choose_params(items, rows, dict(DEFAULT_PARAMS)) if tune else (dict(DEFAULT_PARAMS), {})
+    log(f"chosen by cross-validation on train: C={params['label_C']}, threshold={params['threshold']}")
+    objects = fit(items, [r["label"] for r in rows], [r["category"] for r in rows], params)
+    trained_at = datetime.now(timezone.utc)
+    card = {
+        "name": name,
+        "version": f"{name}-{trained_at:%Y%m%dT%H%M%S}",
+        "trained_at": trained_at.isoformat(timespec="seconds"),
+        "data_hash": data_hash(train_csv, test_csv),
+        "train_rows": len(rows),
+        "rules_fingerprint": rules.fingerprint(),
+        "libraries": library_versions(),
+        "params": params,
+        "cross_validation": cv,
+    }
+    model = Model(objects, card)
+    checker = CommentChecker(rules=rules, lemmatizer=lemmatizer, model=model)
+    test_rows = read_rows(test_csv)
+    card["metrics"] = {"test": metrics_by_part(test_rows, checker.classify_many([r["text"] for r in test_rows]))}
+    save(model, Path(models_dir), name)
+    if promote:
+        (Path(models_dir) / config.CURRENT_POINTER.name).write_text(name + "\n", encoding="utf-8")
+    log(f"saved {name}.joblib and {name}.json in {Path(models_dir).name}/ ({time.perf_counter() - started:.1f}s)")
+    return model
