@@ -31,14 +31,15 @@ class CommentChecker:
     rules: RuleBook
     lemmatizer: Lemmatizer
     model: Model
+    threshold: float | None = None  # overrides the model's own decision threshold when set
 
     @classmethod
     def load(cls, models_dir: Path | None = None, name: str | None = None,
-             rules_dir: Path | None = None) -> "CommentChecker":
+             rules_dir: Path | None = None, threshold: float | None = None) -> "CommentChecker":
         models_dir = Path(models_dir or config.MODELS_DIR)
         rules = RuleBook.load(Path(rules_dir or config.RULES_DIR))
         model = load(models_dir, name or current_model_name(models_dir), rules.fingerprint())
-        return cls(rules=rules, lemmatizer=Lemmatizer(rules.lexicon), model=model)
+        return cls(rules=rules, lemmatizer=Lemmatizer(rules.lexicon), model=model, threshold=threshold)
 
     @property
     def model_version(self) -> str:
@@ -51,7 +52,7 @@ class CommentChecker:
         texts = [t if isinstance(t, str) else "" for t in texts]
         items = [extract(t, self.lemmatizer, self.rules) for t in texts]
         scores, probs, classes = self.model.predict(items) if items else ([], [], [])
-        threshold = self.model.threshold
+        threshold = self.model.threshold if self.threshold is None else self.threshold
         verdicts = []
         for i, text in enumerate(texts):
             decision = self.rules.decide(text, self.lemmatizer)

@@ -1,0 +1,87 @@
+"""Request and response schemas of the HTTP API, with Russian examples for the OpenAPI docs."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Category = Literal["stop", "subject_only", "outcome_only", "padding", "expanded"]
+Missing = Literal["subject", "outcome"]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace only")
+    return value
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "Обсудили рассрочку на 12 мес, клиент ждёт договор на почту, подпишет до пятницы"},
+        {"text": "НД"},
+    ]})
+    text: str = Field(..., description="the comment as the manager typed it", min_length=1)
+
+    _check = field_validator("text")(_not_blank)
+
+
+class BatchItemIn(CommentIn):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(..., min_length=1, max_length=200, description="the caller's id, echoed back")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"comments": [
+        {"id": "1", "text": "недозвон"},
+        {"id": "2", "text": "Отказ: не готов к ночным сменам и выездам на линию"},
+    ]}]})
+    comments: list[BatchItemIn] = Field(..., min_length=1)
+
+
+class RuleHitOut(BaseModel):
+    rule: str
+    kind: str
+    phrase: str
+    start: int = Field(description="offset in code points into the submitted text")
+    end: int
+
+
+class ExplainOut(BaseModel):
+    normalized: str
+    lemmas: list[str]
+    rule_hits: list[RuleHitOut]
+    top_terms: list[dict]
+
+
+class VerdictOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "expanded": False, "score": 0.0, "category": "stop", "missing": ["subject", "outcome"],
+        "rule": "no_answer", "model_version": "comment-quality-20261126T120000",
+        "hints": ["Статус звонка («НД», «перезвонить», «думает», «отправил КП») не считается комментарием: "
+                  "если разговор состоялся, опишите его."],
+    }]})
+    expanded: bool
+    score: float = Field(ge=0.0, le=1.0)
+    category: Category
+    missing: list[Missing]
+    rule: str | None
+    hints: list[str]
+    model_version: str
+    explain: ExplainOut | None = None
+
+
+class BatchItemOut(VerdictOut):
+    id: str
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
+
+
+class ErrorItem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    errors: list[ErrorItem] = []

@@ -1,0 +1,198 @@
+"""The FastAPI app: a thin HTTP shell over CommentChecker.classify_many().
+
+The lifespan builds the checker once; routes get it through a dependency. CPU-bound routes
+are plain ``def`` so they run in the thread pool and never block the event loop.
+"""
+
+import json
+import secrets
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .checker import CommentChecker
+from .schemas import BatchIn, BatchOut, CommentIn, ErrorOut, VerdictOut
+from .settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 413: {"model": ErrorOut},
+          415: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, field: str | None = None):
+        self.status, self.detail, self.field = status, detail, field
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("crmqc_requests", "HTTP requests", ["method", "path", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("crmqc_request_seconds", "HTTP request latency", ["path"],
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5),
+                                 registry=self.registry)
+        self.verdicts = Counter("crmqc_verdicts", "verdicts by category", ["category"], registry=self.registry)
+
+
+def _error(status: int, detail: str, errors: list[dict] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
+
+
+def _field(loc) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _error(400, "malformed JSON body: " + "; ".join(str(e.get("ctx", {}).get("error", e["msg"]))
+                                                               for e in errors))
+    items = [{"field": _field(e["loc"]), "message": e["msg"]} for e in errors]
+    return _error(422, "; ".join(f"{i['field']}: {i['message']}" for i in items), items)
+
+
+async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return _error(exc.status, exc.detail, [{"field": exc.field, "message": exc.detail}] if exc.field else None)
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
+    if exc.status_code == 400 and "parsing the body" in detail:
+        detail = "the body is not valid UTF-8 JSON"
+    return _error(exc.status_code, detail)
+
+
+def get_checker(request: Request) -> CommentChecker:
+    return request.app.state.checker
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def require_json(request: Request) -> None:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise ApiError(415, f"content type must be application/json, got {kind or 'none'}")
+
+
+def require_api_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
+    if not settings.api_keys:
+        return
+    given = request.headers.get("x-api-key", "")
+    if not any(secrets.compare_digest(given, key) for key in settings.api_keys):
+        raise ApiError(401, "missing or invalid X-API-Key header")
+
+
+def _check_length(text: str, limit: int, field: str) -> None:
+    if len(text) > limit:
+        raise ApiError(413, f"{field}: text is {len(text)} characters, the limit is {limit}", field)
+
+
+def _out(verdict, explain: bool) -> dict:
+    out = verdict.to_dict()
+    if explain:
+        out["explain"] = verdict.details
+    return out
+
+
+def create_app(settings: Settings | None = None, checker: CommentChecker | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.checker = checker or CommentChecker.load(
+            models_dir=settings.models_dir, name=settings.model_name, rules_dir=settings.rules_dir,
+            threshold=settings.threshold)
+        yield
+
+    app = FastAPI(title="crmqc: CRM comment quality", version="1", lifespan=lifespan,
+                  description="Decides whether a sales manager's CRM comment is expanded (развёрнутый) "
+                              "and says what is missing.")
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-API-Key"])
+
+    @app.middleware("http")
+    async def record(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "other")
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    v1 = [Depends(require_api_key)]
+
+    @app.post("/v1/comments/score", response_model=VerdictOut, response_model_exclude_none=True,
+              dependencies=[Depends(require_json), *v1], responses=ERRORS, tags=["comments"])
+    def score(body: CommentIn, explain: bool = Query(False, description="add normalised text, lemmas, "
+                                                     "rule hits and the tokens that weighed most"),
+              checker: CommentChecker = Depends(get_checker), settings: Settings = Depends(get_settings)):
+        _check_length(body.text, settings.max_text_length, "text")
+        verdict = checker.classify(body.text, explain=explain)
+        metrics.verdicts.labels(verdict.category).inc()
+        return _out(verdict, explain)
+
+    @app.post("/v1/comments/score-batch", response_model=BatchOut, dependencies=[Depends(require_json), *v1],
+              responses=ERRORS, tags=["comments"])
+    def score_batch(body: BatchIn, checker: CommentChecker = Depends(get_checker),
+                    settings: Settings = Depends(get_settings)):
+        if len(body.comments) > settings.batch_limit:
+            raise ApiError(413, f"comments: {len(body.comments)} in one request, the limit is "
+                                f"{settings.batch_limit}", "comments")
+        seen = set()
+        for i, item in enumerate(body.comments):
+            _check_length(item.text, settings.max_text_length, f"comments.{i}.text")
+            if item.id in seen:
+                raise ApiError(422, f"comments.{i}.id: duplicate id {item.id!r}", f"comments.{i}.id")
+            seen.add(item.id)
+        verdicts = checker.classify_many([c.text for c in body.comments])
+        for v in verdicts:
+            metrics.verdicts.labels(v.category).inc()
+        return {"results": [{"id": c.id, **v.to_dict()} for c, v in zip(body.comments, verdicts)]}
+
+    @app.get("/healthz", tags=["service"])
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["service"])
+    def readyz(request: Request):
+        ready = getattr(request.app.state, "checker", None) is not None
+        body = {"status": "ready" if ready else "loading"}
+        if ready:
+            body["model_version"] = request.app.state.checker.model_version
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/v1/model", dependencies=v1, tags=["service"])
+    def model_card(checker: CommentChecker = Depends(get_checker)):
+        card = dict(checker.model.card)
+        card["threshold_in_use"] = checker.threshold if checker.threshold is not None else checker.model.threshold
+        return card
+
+    @app.get("/metrics", tags=["service"])
+    def prometheus():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,35 @@
+"""Service settings from environment variables (prefix ``CRMQC_``), validated at start-up."""
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from . import config
+
+
+def _split(value):
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMQC_", env_file=None)
+
+    models_dir: Path = config.MODELS_DIR
+    model_name: str | None = Field(None, description="model to serve; default: the one in models/CURRENT")
+    rules_dir: Path = config.RULES_DIR
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="override the model's threshold")
+    batch_limit: int = Field(1000, ge=1, le=100_000)
+    max_text_length: int = Field(5000, ge=1, le=1_000_000)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", "api_keys", "admin_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        """«key1,key2» in the environment becomes a list."""
+        return _split(value)

@@ -1,0 +1,70 @@
+// The manager's comment check: debounced calls to /v1/comments/score?explain=true.
+(() => {
+  const CATEGORY = {
+    expanded: "развёрнутый",
+    subject_only: "есть тема, нет договорённости",
+    outcome_only: "есть договорённость, нет темы разговора",
+    stop: "стоп-фраза или статус звонка",
+    padding: "текст-заполнитель",
+  };
+  const box = document.getElementById("comment");
+  const el = (id) => document.getElementById(id);
+  let timer = null, seq = 0;
+
+  function show(v, text) {
+    el("error").hidden = true;
+    el("result").hidden = false;
+    const verdict = el("verdict");
+    verdict.textContent = v.expanded ? "Развёрнутый комментарий" : "Не развёрнутый: " + CATEGORY[v.category];
+    verdict.className = "verdict " + (v.expanded ? "ok" : "bad");
+    verdict.dataset.category = v.category;
+    const checks = el("checks");
+    checks.replaceChildren(
+      item(!v.missing.includes("subject"), "Что обсуждали"),
+      item(!v.missing.includes("outcome"), "О чём договорились / следующий шаг"));
+    el("hints").replaceChildren(...v.hints.map((h) => li(h)));
+    const hits = (v.explain && v.explain.rule_hits) || [];
+    el("marked-wrap").hidden = hits.length === 0;
+    el("marked").replaceChildren(...highlight(text, hits));
+    el("meta").textContent = "Уверенность модели: " + Math.round(v.score * 100) + "% · модель " + v.model_version;
+  }
+  function li(text, cls) { const n = document.createElement("li"); n.textContent = text; if (cls) n.className = cls; return n; }
+  function item(ok, text) { const n = li(text + (ok ? "" : " — не указано"), ok ? "yes" : "no"); return n; }
+  function highlight(text, hits) {
+    const chars = Array.from(text);  // offsets are code points, as the API counts them
+    const out = []; let at = 0;
+    for (const h of hits) {
+      if (h.start < at) continue;
+      out.push(document.createTextNode(chars.slice(at, h.start).join("")));
+      const m = document.createElement("mark");
+      m.textContent = chars.slice(h.start, h.end).join("");
+      m.title = "стоп-фраза";
+      out.push(m); at = h.end;
+    }
+    out.push(document.createTextNode(chars.slice(at).join("")));
+    return out;
+  }
+  function fail(message) {
+    el("result").hidden = true;
+    const e = el("error"); e.textContent = message; e.hidden = false;
+  }
+  async function check() {
+    const text = box.value;
+    if (!text.trim()) { el("result").hidden = true; el("error").hidden = true; return; }
+    const mine = ++seq;
+    try {
+      const r = await fetch("/v1/comments/score?explain=true", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }) });
+      const body = await r.json();
+      if (mine !== seq) return;  // a newer request is on its way
+      if (!r.ok) { fail("Не удалось проверить: " + (body.detail || r.status)); return; }
+      show(body, text);
+    } catch (err) {
+      if (mine === seq) fail("Сервис проверки недоступен. Попробуйте ещё раз.");
+    }
+  }
+  box.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 350); });
+  box.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); clearTimeout(timer); check(); }
+  });
+})();
