@@ -51,7 +51,9 @@ class CommentChecker:
     def classify_many(self, texts: list[str], explain: bool = False) -> list[Verdict]:
         texts = [t if isinstance(t, str) else "" for t in texts]
         items = [extract(t, self.lemmatizer, self.rules) for t in texts]
-        scores, probs, classes = self.model.predict(items) if items else ([], [], [])
+        if not items:
+            return []
+        pred = self.model.predict(items)
         threshold = self.model.threshold if self.threshold is None else self.threshold
         verdicts = []
         for i, text in enumerate(texts):
@@ -59,8 +61,8 @@ class CommentChecker:
             if decision is not None:
                 category, score, rule = decision.category, 0.0, decision.hit.rule
             else:
-                score, rule = float(scores[i]), None
-                category = "expanded" if score >= threshold else _best_rejection(probs[i], classes)
+                score, rule = float(pred.score[i]), None
+                category = "expanded" if score >= threshold else _rejection(pred, i)
             details = self._explain(text, items[i]) if explain else None
             verdicts.append(make_verdict(category, score, rule, self.model_version, details))
         return verdicts
@@ -77,9 +79,13 @@ class CommentChecker:
         }
 
 
-def _best_rejection(probs, classes) -> str:
-    ranked = sorted(zip(probs, classes), reverse=True)
-    return next(c for p, c in ranked if c != "expanded")
+def _rejection(pred, i: int) -> str:
+    """Which fact is missing; with neither, `stop` or `padding` as the category head says."""
+    subject, outcome = pred.subject[i] >= 0.5, pred.outcome[i] >= 0.5
+    if subject or outcome:
+        return "subject_only" if pred.subject[i] >= pred.outcome[i] else "outcome_only"
+    probs = dict(zip(pred.classes, pred.category_probs[i]))
+    return "padding" if probs.get("padding", 0.0) > probs.get("stop", 0.0) else "stop"
 
 
 @functools.lru_cache(maxsize=1)

@@ -30,7 +30,7 @@ def cmd_data_build(args) -> int:
 
 def cmd_train(args) -> int:
     from .train import train
-    model = train(name=args.name, models_dir=args.models_dir, tune=not args.no_tune,
+    model = train(name=args.name, models_dir=args.models_dir, tune=args.tune,
                   promote=not args.no_promote, log=lambda m: print(m, file=sys.stderr))
     from .evaluate import format_report
     print(f"model {model.version}, metrics on {config.TEST_CSV.name}:")
@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on data/train.csv and save it with its card")
     p.add_argument("--name", default=config.DEFAULT_MODEL_NAME)
-    p.add_argument("--no-tune", action="store_true", help="skip the cross-validated choice of C and threshold")
+    p.add_argument("--tune", action="store_true",
+                   help="choose C and the threshold by 5-fold cross-validation on train (slow)")
     p.add_argument("--no-promote", action="store_true", help="do not point models/CURRENT at the new model")
     p.set_defaults(func=cmd_train)
 

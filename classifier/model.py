@@ -1,7 +1,8 @@
-"""The model: two scikit-learn heads over lemma and character TF-IDF plus dense signals.
+"""The model: scikit-learn heads over lemma and character TF-IDF plus dense signals.
 
-- ``label`` head: calibrated probability that the comment is expanded (the score);
-- ``category`` head: which of the five categories, used to say what is missing.
+- ``subject`` and ``outcome`` heads: calibrated probabilities of the two facts behind the label
+  (LABELLING.md: "what was discussed", "what was agreed"); the score is their product;
+- ``category`` head: the five categories, used to tell `stop` from `padding`.
 
 The artifact is a dict of library objects; a JSON card beside it records the data hash,
 library versions, hyper-parameters and metrics. Loading checks the card.
@@ -33,9 +34,9 @@ DEFAULT_PARAMS = {
     "char_ngram_range": [2, 5],
     "char_min_df": 2,
     "char_max_features": 60000,
-    "label_C": 4.0,
+    "fact_C": 4.0,
     "category_C": 4.0,
-    "calibration_cv": 5,
+    "calibration_cv": 3,
     "threshold": 0.5,
 }
 
@@ -75,25 +76,48 @@ class Model:
             sparse.csr_matrix(o["scaler"].transform(dense_matrix(items))),
         ], format="csr")
 
-    def predict(self, items: list[Features]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(P(expanded), category probabilities, category names) for each item."""
+    def predict(self, items: list[Features]) -> "Prediction":
         x = self.matrix(items)
-        score = self.objects["label"].predict_proba(x)[:, 1]
-        probs = self.objects["category"].predict_proba(x)
-        return score, probs, list(self.objects["category"].classes_)
+        o = self.objects
+        subject = o["subject"].predict_proba(x)[:, 1]
+        outcome = o["outcome"].predict_proba(x)[:, 1]
+        return Prediction(subject * outcome, subject, outcome, o["category"].predict_proba(x),
+                          list(o["category"].classes_))
 
     def top_terms(self, item: Features, k: int = 8) -> list[dict]:
-        """Tokens that pushed the (uncalibrated) expanded score most, either way."""
+        """Lemma n-grams that pushed the two facts most, either way (uncalibrated log-odds)."""
         o = self.objects
-        coef = np.mean([c.estimator.coef_[0] for c in o["label"].calibrated_classifiers_], axis=0)
-        names = list(o["word"].get_feature_names_out())
+        coef = sum(np.mean([c.estimator.coef_[0] for c in o[head].calibrated_classifiers_], axis=0)
+                   for head in ("subject", "outcome"))
+        names = o["word"].get_feature_names_out()
         row = o["word"].transform([item.lemma_text])
-        contrib = [(names[j], float(v * coef[j])) for j, v in zip(row.indices, row.data)]
+        contrib = [(str(names[j]), float(v * coef[j])) for j, v in zip(row.indices, row.data)]
         contrib.sort(key=lambda t: -abs(t[1]))
         return [{"term": t, "weight": round(w, 4)} for t, w in contrib[:k]]
 
 
-def fit(items: list[Features], labels: list[int], categories: list[str], params: dict) -> dict:
+@dataclass(frozen=True)
+class Prediction:
+    """Per item: P(expanded) = P(says what was discussed) × P(says what was agreed), and the category head."""
+
+    score: np.ndarray
+    subject: np.ndarray
+    outcome: np.ndarray
+    category_probs: np.ndarray
+    classes: list[str]
+
+
+SUBJECT = frozenset({"expanded", "subject_only"})
+OUTCOME = frozenset({"expanded", "outcome_only"})
+
+
+def _calibrated(c: float, cv: int) -> CalibratedClassifierCV:
+    return CalibratedClassifierCV(LogisticRegression(C=c, class_weight="balanced", max_iter=5000),
+                                  method="sigmoid", cv=cv)
+
+
+def fit(items: list[Features], categories: list[str], params: dict,
+        sample_weight: list[float] | None = None) -> dict:
     word = TfidfVectorizer(ngram_range=tuple(params["word_ngram_range"]), min_df=params["word_min_df"],
                            sublinear_tf=True, token_pattern=r"\S+", lowercase=False)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(params["char_ngram_range"]),
@@ -105,14 +129,15 @@ def fit(items: list[Features], labels: list[int], categories: list[str], params:
         char.fit_transform([f.char_text for f in items]),
         sparse.csr_matrix(scaler.fit_transform(dense_matrix(items))),
     ], format="csr")
-    label = CalibratedClassifierCV(
-        LogisticRegression(C=params["label_C"], class_weight="balanced", max_iter=5000),
-        method="sigmoid", cv=params["calibration_cv"],
-    ).fit(x, np.asarray(labels))
+    cats = np.asarray(categories)
+    subject = _calibrated(params["fact_C"], params["calibration_cv"])
+    subject.fit(x, np.isin(cats, list(SUBJECT)).astype(int), sample_weight=sample_weight)
+    outcome = _calibrated(params["fact_C"], params["calibration_cv"])
+    outcome.fit(x, np.isin(cats, list(OUTCOME)).astype(int), sample_weight=sample_weight)
     category = LogisticRegression(C=params["category_C"], class_weight="balanced", max_iter=5000)
-    category.fit(x, np.asarray(categories))
-    return {"word": word, "char": char, "scaler": scaler, "label": label, "category": category,
-            "dense_names": list(DENSE_NAMES)}
+    category.fit(x, cats, sample_weight=sample_weight)
+    return {"word": word, "char": char, "scaler": scaler, "subject": subject, "outcome": outcome,
+            "category": category, "dense_names": list(DENSE_NAMES)}
 
 
 def file_sha256(path: Path) -> str:

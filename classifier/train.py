@@ -48,21 +48,21 @@ def choose_params(items, rows, base: dict) -> tuple[dict, dict]:
     for c in C_GRID:
         oof = np.zeros(len(rows))
         for tr, va in _folds(y).split(np.zeros(len(y)), cats):
-            params = dict(base, label_C=c, category_C=c)
-            objs = fit([items[i] for i in tr], y[tr].tolist(), cats[tr].tolist(), params)
+            params = dict(base, fact_C=c, category_C=c)
+            objs = fit([items[i] for i in tr], cats[tr].tolist(), params)
             model = Model(objs, {"params": params, "version": "cv"})
-            oof[va] = model.predict([items[i] for i in va])[0]
+            oof[va] = model.predict([items[i] for i in va]).score
         best_t = max(THRESHOLDS, key=lambda t: f1_score(y, oof >= t))
         scores[c] = (f1_score(y, oof >= best_t), best_t)
     best_c = max(scores, key=lambda c: scores[c][0])
-    chosen = dict(base, label_C=best_c, category_C=best_c, threshold=float(scores[best_c][1]))
+    chosen = dict(base, fact_C=best_c, category_C=best_c, threshold=float(scores[best_c][1]))
     return chosen, {str(c): {"cv_f1": round(f, 4), "threshold": t} for c, (f, t) in scores.items()}
 
 
 def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODELS_DIR,
           train_csv: Path = config.TRAIN_CSV, test_csv: Path = config.TEST_CSV,
           rules_dir: Path = config.RULES_DIR, extra_rows: list[dict] | None = None,
-          tune: bool = True, promote: bool = True, log=print) -> Model:
+          tune: bool = False, promote: bool = True, log=print) -> Model:
     started = time.perf_counter()
     rules = RuleBook.load(rules_dir)
     lemmatizer = Lemmatizer(rules.lexicon)
@@ -70,8 +70,8 @@ def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODEL
     items = featurize(rows, rules, lemmatizer)
     log(f"training on {len(rows)} rows from {Path(train_csv).name}" + (f" + {len(extra_rows)} extra" if extra_rows else ""))
     params, cv = choose_params(items, rows, dict(DEFAULT_PARAMS)) if tune else (dict(DEFAULT_PARAMS), {})
-    log(f"chosen by cross-validation on train: C={params['label_C']}, threshold={params['threshold']}")
-    objects = fit(items, [r["label"] for r in rows], [r["category"] for r in rows], params)
+    log(f"chosen by cross-validation on train: C={params['fact_C']}, threshold={params['threshold']}")
+    objects = fit(items, [r["category"] for r in rows], params)
     trained_at = datetime.now(timezone.utc)
     card = {
         "name": name,

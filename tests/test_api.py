@@ -1,0 +1,119 @@
+import pytest
+from fastapi.testclient import TestClient
+
+from classifier.serve import create_app
+from classifier.settings import Settings
+
+EXPANDED = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
+
+
+@pytest.fixture(scope="module")
+def client(checker):
+    with TestClient(create_app(Settings(batch_limit=5, max_text_length=200), checker=checker)) as c:
+        yield c
+
+
+def test_score_stop(client):
+    r = client.post("/v1/comments/score", json={"text": "НД"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["expanded"] is False and body["category"] == "stop" and body["rule"] == "no_answer"
+    assert body["missing"] == ["subject", "outcome"] and body["hints"]
+    assert "explain" not in body
+
+
+def test_score_expanded_with_explain(client):
+    r = client.post("/v1/comments/score?explain=true", json={"text": "НД утром, вечером дозвонилась: " + EXPANDED})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["expanded"] is True and body["missing"] == [] and body["hints"] == []
+    hits = body["explain"]["rule_hits"]
+    assert hits[0]["phrase"] == "НД" and (hits[0]["start"], hits[0]["end"]) == (0, 2)
+    assert body["explain"]["lemmas"][0] == "недозвон"
+
+
+def test_batch_keeps_order_and_ids(client):
+    comments = [{"id": "a", "text": "недозвон"}, {"id": "b", "text": EXPANDED}, {"id": "c", "text": "думает"}]
+    r = client.post("/v1/comments/score-batch", json={"comments": comments})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x["id"] for x in results] == ["a", "b", "c"]
+    assert [x["expanded"] for x in results] == [False, True, False]
+
+
+BAD = [
+    ("empty text", {"json": {"text": ""}}, 422, "text"),
+    ("whitespace text", {"json": {"text": "   \n\t"}}, 422, "text"),
+    ("missing text", {"json": {}}, 422, "text"),
+    ("text not a string", {"json": {"text": 42}}, 422, "text"),
+    ("unknown field", {"json": {"text": "НД", "txt": 1}}, 422, "txt"),
+    ("too long", {"json": {"text": "а" * 201}}, 413, "limit is 200"),
+    ("malformed JSON", {"content": '{"text": "НД"'.encode(), "headers": {"content-type": "application/json"}}, 400, "JSON"),
+    ("invalid UTF-8", {"content": b'{"text": "\xff\xfe"}', "headers": {"content-type": "application/json"}},
+     400, "UTF-8"),
+    ("wrong content type", {"content": "text=НД".encode(), "headers": {"content-type": "text/plain"}}, 415,
+     "application/json"),
+    ("no content type", {"content": b'{"text": "x"}', "headers": {"content-type": ""}}, 415, "application/json"),
+    ("JSON array", {"json": ["НД"]}, 422, "body"),
+]
+
+
+@pytest.mark.parametrize("case,kwargs,status,says", BAD, ids=[b[0] for b in BAD])
+def test_bad_single_input(client, case, kwargs, status, says):
+    r = client.post("/v1/comments/score", **kwargs)
+    assert r.status_code == status
+    body = r.json()
+    assert says in body["detail"] + " ".join(e["field"] for e in body["errors"])
+
+
+BAD_BATCH = [
+    ("over the limit", [{"id": str(i), "text": "НД"} for i in range(6)], 413, "limit is 5"),
+    ("duplicate ids", [{"id": "1", "text": "НД"}, {"id": "1", "text": "ок"}], 422, "duplicate id"),
+    ("empty list", [], 422, "comments"),
+    ("empty text in item", [{"id": "1", "text": " "}], 422, "comments.0.text"),
+    ("missing id", [{"text": "НД"}], 422, "comments.0.id"),
+    ("long text in item", [{"id": "1", "text": "НД"}, {"id": "2", "text": "б" * 300}], 413, "comments.1.text"),
+]
+
+
+@pytest.mark.parametrize("case,comments,status,says", BAD_BATCH, ids=[b[0] for b in BAD_BATCH])
+def test_bad_batch_input(client, case, comments, status, says):
+    r = client.post("/v1/comments/score-batch", json={"comments": comments})
+    assert r.status_code == status
+    assert says in r.json()["detail"]
+
+
+def test_service_endpoints(client, checker):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["model_version"] == checker.model_version
+    card = client.get("/v1/model").json()
+    assert card["version"] == checker.model_version and "metrics" in card and "data_hash" in card
+
+
+def test_metrics_count_requests_and_verdicts(client):
+    client.post("/v1/comments/score", json={"text": "сбросил"})
+    text = client.get("/metrics").text
+    assert 'crmqc_verdicts_total{category="stop"}' in text
+    assert 'crmqc_requests_total{method="POST",path="/v1/comments/score",status="200"}' in text
+
+
+def test_page_is_served_in_russian(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert "Проверка комментария" in r.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_openapi_has_russian_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert "НД" in str(spec["components"]["schemas"]["CommentIn"])
+
+
+def test_api_keys(checker):
+    with TestClient(create_app(Settings(api_keys=["secret"]), checker=checker)) as c:
+        assert c.post("/v1/comments/score", json={"text": "НД"}).status_code == 401
+        assert c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "wrong"}).status_code == 401
+        ok = c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "secret"})
+        assert ok.status_code == 200
+        assert c.get("/healthz").status_code == 200, "health checks need no key"

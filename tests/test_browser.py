@@ -1,0 +1,93 @@
+"""End to end: the manager's page in headless Chromium, driven like a person would."""
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from classifier.serve import create_app
+from classifier.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url(checker):
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(), checker=checker), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def page(base_url):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(base_url + "/")
+        yield page
+        browser.close()
+
+
+def _type(page, text):
+    box = page.locator("#comment")
+    box.focus()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type(text, delay=5)
+
+
+def test_page_is_in_russian_and_focused(page):
+    assert page.locator("h1").inner_text() == "Проверка комментария"
+    assert page.evaluate("document.activeElement.id") == "comment"
+
+
+def test_a_stop_phrase_is_rejected_and_highlighted(page):
+    _type(page, "Клиент не берет трубку")
+    verdict = page.locator("#verdict")
+    sync_api.expect(verdict).to_have_attribute("data-category", "stop", timeout=10_000)
+    assert verdict.inner_text().startswith("Не развёрнутый")
+    assert page.locator("#marked mark").first.inner_text() == "не берет трубку"
+    assert "не указано" in page.locator("#checks").inner_text()
+    assert "опишите" in page.locator("#hints").inner_text()
+
+
+def test_an_expanded_comment_is_accepted(page):
+    _type(page, "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы")
+    verdict = page.locator("#verdict")
+    sync_api.expect(verdict).to_have_attribute("data-category", "expanded", timeout=10_000)
+    assert verdict.inner_text() == "Развёрнутый комментарий"
+    assert page.locator("#hints li").count() == 0
+    assert page.locator("#marked-wrap").is_hidden()
+
+
+def test_ctrl_enter_checks_at_once(page):
+    _type(page, "перезвонить")
+    page.keyboard.press("Control+Enter")
+    sync_api.expect(page.locator("#verdict")).to_have_attribute("data-category", "stop", timeout=10_000)

@@ -1,0 +1,91 @@
+import json
+import shutil
+
+import pytest
+
+from classifier import config
+from classifier.checker import CommentChecker, current_model_name
+from classifier.model import ModelError
+
+
+@pytest.fixture
+def models_copy(tmp_path):
+    name = current_model_name()
+    for ext in ("joblib", "json"):
+        shutil.copy(config.MODELS_DIR / f"{name}.{ext}", tmp_path / f"{name}.{ext}")
+    return tmp_path, name
+
+
+def _edit_card(models_dir, name, **changes):
+    path = models_dir / f"{name}.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            card[key].update(value)
+        else:
+            card[key] = value
+    path.write_text(json.dumps(card), encoding="utf-8")
+
+
+def test_card_records_what_the_brief_asks(models_copy):
+    models_dir, name = models_copy
+    card = json.loads((models_dir / f"{name}.json").read_text(encoding="utf-8"))
+    assert {"version", "trained_at", "data_hash", "libraries", "params", "metrics", "rules_fingerprint"} <= set(card)
+    assert card["metrics"]["test"]["all"]["per_category"]["stop"]["n"] > 0
+
+
+def test_loads_when_everything_matches(models_copy):
+    models_dir, name = models_copy
+    assert CommentChecker.load(models_dir=models_dir, name=name).classify("НД").category == "stop"
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"libraries": {"scikit-learn": "0.1.0"}}, "trained with scikit-learn 0.1.0"),
+    ({"rules_fingerprint": "0000"}, "trained with other rules"),
+    ({"artifact_sha256": "0" * 64}, "does not match the sha256"),
+])
+def test_mismatch_fails_with_a_clear_message(models_copy, change, message):
+    models_dir, name = models_copy
+    _edit_card(models_dir, name, **change)
+    with pytest.raises(ModelError, match=message):
+        CommentChecker.load(models_dir=models_dir, name=name)
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelError, match="crmqc train"):
+        CommentChecker.load(models_dir=tmp_path, name="nothing")
+
+
+def test_missing_artifact(models_copy):
+    models_dir, name = models_copy
+    (models_dir / f"{name}.joblib").unlink()
+    with pytest.raises(ModelError, match="not found beside its card"):
+        CommentChecker.load(models_dir=models_dir, name=name)
+
+
+def _modules(obj, seen=None) -> set[str]:
+    """Top-level packages of every object reachable from ``obj``."""
+    seen = seen if seen is not None else set()
+    if id(obj) in seen:
+        return set()
+    seen.add(id(obj))
+    found = {type(obj).__module__.split(".")[0]}
+    children = []
+    if isinstance(obj, dict):
+        children = list(obj.keys()) + list(obj.values())
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        children = list(obj)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        children = list(vars(obj).values())
+    for child in children:
+        found |= _modules(child, seen)
+    return found
+
+
+def test_artifact_holds_only_library_classes(models_copy):
+    """Nothing of this project is pickled: lemmatisation happens before the vectorizers."""
+    import joblib
+    models_dir, name = models_copy
+    modules = _modules(joblib.load(models_dir / f"{name}.joblib"))
+    assert "classifier" not in modules
+    assert modules <= {"sklearn", "numpy", "scipy", "builtins", "re"}, modules
