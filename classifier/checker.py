@@ -57,7 +57,7 @@ class CommentChecker:
         threshold = self.model.threshold if self.threshold is None else self.threshold
         verdicts = []
         for i, text in enumerate(texts):
-            decision = self.rules.decide(text, self.lemmatizer)
+            decision = self.rules.decide(text, self.lemmatizer, items[i].normalized, items[i].masked)
             if decision is not None:
                 category, score, rule = decision.category, 0.0, decision.hit.rule
             else:

@@ -24,6 +24,7 @@ DENSE_NAMES = (
 @dataclass(frozen=True)
 class Features:
     normalized: str
+    masked: str
     lemmas: tuple[str, ...]
     lemma_text: str
     char_text: str
@@ -37,6 +38,7 @@ def extract(text: str, lemmatizer: Lemmatizer, rules: RuleBook) -> Features:
     lemmas = tuple(lemmatizer.lemma(t) for t in tokens)
     return Features(
         normalized=normalized,
+        masked=masked,
         lemmas=lemmas,
         lemma_text=" ".join(lemmas),
         char_text=masked,
@@ -47,8 +49,7 @@ def extract(text: str, lemmatizer: Lemmatizer, rules: RuleBook) -> Features:
 def _dense(text, masked, tokens, lemmas, lemmatizer, rules) -> tuple[float, ...]:
     words = [t for t in tokens if is_word(t)]
     content = [lemma for t, lemma in zip(tokens, lemmas) if is_word(t) and lemma not in rules.filler]
-    hits = rules.stop_hits(text)
-    covered = sum(h.end - h.start for h in hits)
+    n_hits, covered = rules.stop_coverage(text)
     known = sum(lemmatizer.is_known(w) for w in words if w.isalpha())
     counts = {p: 0 for p in PLACEHOLDERS}
     for t in tokens:
@@ -58,7 +59,7 @@ def _dense(text, masked, tokens, lemmas, lemmatizer, rules) -> tuple[float, ...]
         math.log1p(len(tokens)),
         math.log1p(len(content)),
         known / len(words) if words else 0.0,
-        float(len(hits)),
+        float(n_hits),
         covered / max(len(text.strip()), 1),
         1 - len(content) / len(words) if words else 1.0,
         float(sum(text.count(c) for c in ".!?;/") + 1),

@@ -10,6 +10,7 @@ library versions, hyper-parameters and metrics. Loading checks the card.
 
 import hashlib
 import json
+from collections import Counter
 import platform
 from dataclasses import dataclass
 from importlib import metadata
@@ -55,10 +56,100 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+@dataclass(frozen=True)
+class CalibratedLinear:
+    """A fitted CalibratedClassifierCV(LogisticRegression, sigmoid) as plain arrays.
+
+    Computes exactly what its ``predict_proba(x)[:, 1]`` does, without scikit-learn's per-call
+    input validation, which costs milliseconds for one comment.
+    """
+
+    weights: np.ndarray     # (n_features, n_folds), C-contiguous so ``x @ weights`` copies nothing
+    intercept: np.ndarray   # (n_folds,)
+    a: np.ndarray           # sigmoid calibration, per fold
+    b: np.ndarray
+
+    @classmethod
+    def of(cls, calibrated: CalibratedClassifierCV) -> "CalibratedLinear":
+        folds = calibrated.calibrated_classifiers_
+        return cls(
+            weights=np.ascontiguousarray(np.vstack([f.estimator.coef_[0] for f in folds]).T),
+            intercept=np.array([f.estimator.intercept_[0] for f in folds]),
+            a=np.array([f.calibrators[0].a_ for f in folds]),
+            b=np.array([f.calibrators[0].b_ for f in folds]),
+        )
+
+    def proba(self, x) -> np.ndarray:
+        decision = np.asarray(x @ self.weights) + self.intercept
+        return np.minimum(1.0 / (1.0 + np.exp(self.a * decision + self.b)), 1.0).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class Tfidf:
+    """A fitted TfidfVectorizer(sublinear_tf=True, norm="l2") as its analyzer, vocabulary and idf.
+
+    Gives exactly ``vectorizer.transform(docs)`` without its per-call validation overhead.
+    """
+
+    analyze: object
+    vocabulary: dict
+    idf: np.ndarray
+
+    @classmethod
+    def of(cls, vectorizer: TfidfVectorizer) -> "Tfidf":
+        if not vectorizer.sublinear_tf or vectorizer.norm != "l2" or not vectorizer.use_idf:
+            raise ModelError("the fast TF-IDF path expects sublinear_tf, l2 norm and idf")
+        return cls(vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_)
+
+    def transform(self, docs: list[str]) -> sparse.csr_matrix:
+        vocabulary, analyze = self.vocabulary, self.analyze
+        indptr, indices, counts = [0], [], []
+        for doc in docs:
+            for term, n in Counter(analyze(doc)).items():
+                j = vocabulary.get(term)
+                if j is not None:
+                    indices.append(j)
+                    counts.append(n)
+            indptr.append(len(indices))
+        cols = np.asarray(indices, dtype=np.int32)
+        weights = (1.0 + np.log(np.asarray(counts, dtype=np.float64))) * self.idf[cols]
+        x = sparse.csr_matrix((weights, cols, np.asarray(indptr, dtype=np.int32)), shape=(len(docs), len(self.idf)))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        x.data /= np.repeat(norms, np.diff(x.indptr))
+        return x
+
+
+@dataclass(frozen=True)
+class Softmax:
+    """A fitted multinomial LogisticRegression as plain arrays (``predict_proba``)."""
+
+    weights: np.ndarray     # (n_features, n_classes), C-contiguous
+    intercept: np.ndarray
+    classes: list
+
+    @classmethod
+    def of(cls, model: LogisticRegression) -> "Softmax":
+        return cls(np.ascontiguousarray(model.coef_.T), model.intercept_.copy(), [str(c) for c in model.classes_])
+
+    def proba(self, x) -> np.ndarray:
+        z = np.asarray(x @ self.weights) + self.intercept
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+
 @dataclass
 class Model:
     objects: dict
     card: dict
+
+    def __post_init__(self):
+        o = self.objects
+        self._subject = CalibratedLinear.of(o["subject"])
+        self._outcome = CalibratedLinear.of(o["outcome"])
+        self._category = Softmax.of(o["category"])
+        self._word, self._char = Tfidf.of(o["word"]), Tfidf.of(o["char"])
+        self._mean, self._scale = o["scaler"].mean_, o["scaler"].scale_
 
     @property
     def version(self) -> str:
@@ -71,18 +162,15 @@ class Model:
     def matrix(self, items: list[Features]):
         o = self.objects
         return sparse.hstack([
-            o["word"].transform([f.lemma_text for f in items]),
-            o["char"].transform([f.char_text for f in items]),
-            sparse.csr_matrix(o["scaler"].transform(dense_matrix(items))),
+            self._word.transform([f.lemma_text for f in items]),
+            self._char.transform([f.char_text for f in items]),
+            sparse.csr_matrix((dense_matrix(items) - self._mean) / self._scale),
         ], format="csr")
 
     def predict(self, items: list[Features]) -> "Prediction":
         x = self.matrix(items)
-        o = self.objects
-        subject = o["subject"].predict_proba(x)[:, 1]
-        outcome = o["outcome"].predict_proba(x)[:, 1]
-        return Prediction(subject * outcome, subject, outcome, o["category"].predict_proba(x),
-                          list(o["category"].classes_))
+        subject, outcome = self._subject.proba(x), self._outcome.proba(x)
+        return Prediction(subject * outcome, subject, outcome, self._category.proba(x), self._category.classes)
 
     def top_terms(self, item: Features, k: int = 8) -> list[dict]:
         """Lemma n-grams that pushed the two facts most, either way (uncalibrated log-odds)."""
