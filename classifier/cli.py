@@ -99,6 +99,66 @@ def _score_file(args) -> int:
     return 0
 
 
+def _store(args):
+    from .settings import Settings
+    from .store import Store
+    return Store(args.store or Settings().store_path)
+
+
+def cmd_pool_import(args) -> int:
+    report = _store(args).import_csv(Path(args.file))
+    print(f"read {report.read} rows: {report.added} added, {report.duplicates} duplicates skipped, "
+          f"{report.empty} empty texts skipped")
+    return 0
+
+
+def cmd_labels_export(args) -> int:
+    n = _store(args).export_csv(Path(args.out))
+    print(f"exported {n} labelled comments to {args.out}")
+    return 0
+
+
+def cmd_agreement(args) -> int:
+    from .agreement import agreement
+    store = _store(args)
+    rows = store.current_labels()
+    report = agreement(rows, {r["comment_id"]: r["text"] for r in rows})
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    print(f"annotators: {', '.join(report['annotators']) or 'none'}; comments labelled by several: "
+          f"{report['shared_items']}; Krippendorff's alpha: {report['alpha']}")
+    for p in report["pairs"]:
+        print(f"  {p['a']} ~ {p['b']}: {p['items']} shared, Cohen's kappa {p['kappa']}, agree {p['agree']}")
+    print(f"disagreements: {len(report['disagreements'])}")
+    for d in report["disagreements"]:
+        labels = ", ".join(f"{a}={c}" for a, c in d["labels"].items())
+        print(f"  #{d['comment_id']} {labels}: {d['text'][:100]}")
+    return 0
+
+
+def cmd_retrain(args) -> int:
+    from .retrain import retrain
+    decision = retrain(_store(args), models_dir=args.models_dir, log=lambda m: print(m, file=sys.stderr))
+    print(f"candidate {decision.candidate} vs in service {decision.current}: "
+          + ("PROMOTED" if decision.promoted else "NOT promoted"))
+    for reason in decision.reasons:
+        print(f"  {reason}")
+    return 0
+
+
+def cmd_suspects(args) -> int:
+    from .retrain import suspects, write_suspects
+    rows = suspects(_store(args), confidence=args.confidence, log=lambda m: print(m, file=sys.stderr))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            write_suspects(rows, f)
+        print(f"{len(rows)} suspects written to {args.output}")
+    else:
+        write_suspects(rows, sys.stdout)
+    return 0
+
+
 def cmd_serve(args) -> int:
     import uvicorn
     from .serve import create_app
@@ -136,6 +196,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_score)
 
+    parser.add_argument("--store", type=Path, default=None, help="labels database (default: var/labels.sqlite3)")
+    pool = sub.add_parser("pool", help="the pool of comments to label").add_subparsers(dest="pool_command",
+                                                                                         required=True)
+    p = pool.add_parser("import", help="add comments from a CSV with a `text` column (duplicates skipped)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_pool_import)
+    labels = sub.add_parser("labels", help="labels in the store").add_subparsers(dest="labels_command",
+                                                                                 required=True)
+    p = labels.add_parser("export", help="the latest label of each labelled comment, LABELLING.md format")
+    p.add_argument("out")
+    p.set_defaults(func=cmd_labels_export)
+    p = sub.add_parser("agreement", help="Cohen's kappa per pair, Krippendorff's alpha, disagreements")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_agreement)
+    sub.add_parser("retrain", help="train a candidate on data/ + labels; promote it only if not worse") \
+        .set_defaults(func=cmd_retrain)
+    p = sub.add_parser("suspects", help="labels the model contradicts with high confidence (out of fold)")
+    p.add_argument("--confidence", type=float, default=0.8)
+    p.add_argument("--output", help="CSV to write (default: standard output)")
+    p.set_defaults(func=cmd_suspects)
+
     p = sub.add_parser("serve", help="start the HTTP service")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -148,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     from .dataset import DataError
     from .model import ModelError
     from .rules import RuleError
+    from .store import StoreError
     try:
         return args.func(args)
-    except (CliError, DataError, ModelError, RuleError) as exc:
+    except (CliError, DataError, ModelError, RuleError, StoreError) as exc:
         print(f"crmqc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

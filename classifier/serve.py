@@ -4,7 +4,9 @@ The lifespan builds the checker once; routes get it through a dependency. CPU-bo
 are plain ``def`` so they run in the thread pool and never block the event loop.
 """
 
+import asyncio
 import json
+import logging
 import secrets
 import time
 from contextlib import asynccontextmanager
@@ -18,11 +20,15 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .checker import CommentChecker
+from .checker import CommentChecker, current_model_name
+from .labelling import add_labelling_routes
+from .model import ModelError
+from .store import Store
 from .schemas import BatchIn, BatchOut, CommentIn, ErrorOut, VerdictOut
 from .settings import Settings
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("crmqc")
 ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 413: {"model": ErrorOut},
           415: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 
@@ -80,6 +86,41 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def require_admin_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
+    if not settings.admin_keys:
+        raise ApiError(403, "admin calls are off: set CRMQC_ADMIN_KEYS to enable them")
+    given = request.headers.get("x-admin-key", "")
+    if not any(secrets.compare_digest(given, key) for key in settings.admin_keys):
+        raise ApiError(401, "missing or invalid X-Admin-Key header")
+
+
+def reload_checker(app: FastAPI, name: str | None = None) -> CommentChecker:
+    """Load a model beside the one in service, then swap: requests in flight keep the old one."""
+    settings: Settings = app.state.settings
+    checker = CommentChecker.load(models_dir=settings.models_dir, name=name or settings.model_name,
+                                  rules_dir=settings.rules_dir, threshold=settings.threshold)
+    app.state.checker = checker
+    log.info("serving model %s", checker.model_version)
+    return checker
+
+
+async def watch_current(app: FastAPI) -> None:
+    """Follow models/CURRENT: a promoted model goes into service without a restart."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.watch_seconds)
+        name = current_model_name(settings.models_dir)
+        if name != app.state.checker.model.card.get("name"):
+            try:
+                await asyncio.to_thread(reload_checker, app)
+            except ModelError as exc:
+                log.error("models/CURRENT names %s, which does not load: %s", name, exc)
+
+
 def require_json(request: Request) -> None:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
@@ -113,10 +154,18 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.checker = checker or CommentChecker.load(
-            models_dir=settings.models_dir, name=settings.model_name, rules_dir=settings.rules_dir,
-            threshold=settings.threshold)
+        if checker is not None:
+            app.state.checker = checker
+        else:
+            reload_checker(app)
+        app.state.store = Store(settings.store_path)
+        watcher = None
+        if settings.watch_current and settings.model_name is None and checker is None:
+            watcher = asyncio.create_task(watch_current(app))
         yield
+        if watcher:
+            watcher.cancel()
+        app.state.store.close()
 
     app = FastAPI(title="crmqc: CRM comment quality", version="1", lifespan=lifespan,
                   description="Decides whether a sales manager's CRM comment is expanded (развёрнутый) "
@@ -189,6 +238,16 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
     @app.get("/metrics", tags=["service"])
     def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/admin/reload", dependencies=[Depends(require_admin_key)], tags=["service"])
+    def reload(request: Request, model: str | None = Query(None, description="model name; default models/CURRENT")):
+        try:
+            loaded = reload_checker(request.app, model)
+        except ModelError as exc:
+            raise ApiError(422, f"model not loaded, the old one stays in service: {exc}") from exc
+        return {"model_version": loaded.model_version}
+
+    add_labelling_routes(app, get_checker, get_store, dependencies=v1)
 
     @app.get("/", include_in_schema=False)
     def page():

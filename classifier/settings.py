@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     threshold: float | None = Field(None, ge=0.0, le=1.0, description="override the model's threshold")
     batch_limit: int = Field(1000, ge=1, le=100_000)
     max_text_length: int = Field(5000, ge=1, le=1_000_000)
+    store_path: Path = config.ROOT / "var" / "labels.sqlite3"
+    watch_current: bool = Field(True, description="reload when models/CURRENT points at another model")
+    watch_seconds: float = Field(2.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -8,8 +8,9 @@ EXPANDED = "Обсудили КП: дорого на 10%, согласовал �
 
 
 @pytest.fixture(scope="module")
-def client(checker):
-    with TestClient(create_app(Settings(batch_limit=5, max_text_length=200), checker=checker)) as c:
+def client(checker, tmp_path_factory):
+    settings = Settings(batch_limit=5, max_text_length=200, store_path=tmp_path_factory.mktemp("var") / "l.db")
+    with TestClient(create_app(settings, checker=checker)) as c:
         yield c
 
 
@@ -110,8 +111,8 @@ def test_openapi_has_russian_examples(client):
     assert "НД" in str(spec["components"]["schemas"]["CommentIn"])
 
 
-def test_api_keys(checker):
-    with TestClient(create_app(Settings(api_keys=["secret"]), checker=checker)) as c:
+def test_api_keys(checker, tmp_path):
+    with TestClient(create_app(Settings(api_keys=["secret"], store_path=tmp_path / "l.db"), checker=checker)) as c:
         assert c.post("/v1/comments/score", json={"text": "НД"}).status_code == 401
         assert c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "wrong"}).status_code == 401
         ok = c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "secret"})

@@ -27,9 +27,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base_url(checker):
+def base_url(checker, tmp_path_factory):
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(), checker=checker), host="127.0.0.1",
+    settings = Settings(store_path=tmp_path_factory.mktemp("var") / "l.db")
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, checker=checker), host="127.0.0.1",
                                            port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

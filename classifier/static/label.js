@@ -1,0 +1,97 @@
+// The labelling page: keyboard-only labelling of one comment at a time.
+(() => {
+  const CATEGORY = { stop: "стоп-фраза", subject_only: "только тема", outcome_only: "только итог",
+                     padding: "заполнитель", expanded: "развёрнутый" };
+  const KEYS = { "1": "stop", "2": "subject_only", "3": "outcome_only", "4": "padding", "5": "expanded" };
+  const $ = (id) => document.getElementById(id);
+  let me = localStorage.getItem("crmqc.annotator") || "";
+  let current = null, shownAt = 0, busy = false;
+
+  async function api(method, path, body) {
+    const r = await fetch(path, { method, headers: body ? { "Content-Type": "application/json" } : {},
+                                  body: body ? JSON.stringify(body) : undefined });
+    const data = await r.json();
+    if (!r.ok) throw new Error(data.detail || r.status);
+    return data;
+  }
+  function fail(e) { const el = $("error"); el.textContent = "Ошибка: " + e.message; el.hidden = false; }
+
+  function show(item) {
+    $("error").hidden = true;
+    current = item.done ? null : item;
+    $("card").hidden = item.done; $("done").hidden = !item.done;
+    if (current) {
+      $("text").textContent = item.text;
+      $("source").textContent = "№ " + item.comment_id + (item.source ? " · " + item.source : "");
+      shownAt = performance.now();
+    }
+  }
+  async function next() {
+    try { show(await api("GET", `/v1/labelling/next?annotator=${encodeURIComponent(me)}&mode=${$("mode").value}`)); }
+    catch (e) { fail(e); }
+    stats();
+  }
+  async function stats() {
+    try {
+      const s = await api("GET", `/v1/labelling/stats?annotator=${encodeURIComponent(me)}`);
+      $("today").textContent = s.labelled_today;
+      $("pace").textContent = s.seconds_per_comment ? s.seconds_per_comment + " с" : "—";
+      $("agree").textContent = s.agreement.length
+        ? s.agreement.map((a) => `${a.with}: κ=${a.kappa === null ? "—" : a.kappa} (${a.items} общих)`).join("; ")
+        : "пока нет общих комментариев";
+    } catch (e) { fail(e); }
+  }
+  async function label(category) {
+    if (!current || busy) return;
+    busy = true;
+    const item = current, seconds = (performance.now() - shownAt) / 1000;
+    try {
+      await api("POST", "/v1/labelling/labels", { comment_id: item.comment_id, annotator: me, category,
+                                                   note: $("note").value, seconds });
+      $("note").value = "";
+      $("previous").textContent = "Предыдущий: ваша метка — " + CATEGORY[category] +
+        ($("show-guess").checked ? "; модель — " + CATEGORY[item.guess.category] +
+          " (" + Math.round(item.guess.score * 100) + "%)" : "");
+      await next();
+    } catch (e) { fail(e); } finally { busy = false; }
+  }
+  async function skip() {
+    if (!current) return;
+    try { await api("POST", "/v1/labelling/skip", { annotator: me, comment_id: current.comment_id }); await next(); }
+    catch (e) { fail(e); }
+  }
+  async function undo() {
+    try {
+      const r = await api("POST", "/v1/labelling/undo", { annotator: me });
+      if (r.comment_id === null) return;
+      show(await api("GET", "/v1/labelling/comments/" + r.comment_id));
+      $("previous").textContent = "Последняя метка отменена — разметьте комментарий заново.";
+      stats();
+    } catch (e) { fail(e); }
+  }
+  function start() {
+    $("who").hidden = true; $("work").hidden = false; $("me").textContent = me;
+    document.activeElement && document.activeElement.blur();
+    next();
+  }
+  $("who").addEventListener("submit", (e) => {
+    e.preventDefault();
+    me = $("name").value.trim();
+    if (!me) return;
+    localStorage.setItem("crmqc.annotator", me);
+    start();
+  });
+  $("change").addEventListener("click", () => { $("work").hidden = true; $("who").hidden = false; $("name").focus(); });
+  $("mode").addEventListener("change", () => { $("mode").blur(); next(); });
+  $("keys").addEventListener("click", (e) => { const b = e.target.closest("button"); if (b) label(b.dataset.cat); });
+  $("note").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); $("note").blur(); } });
+  document.addEventListener("keydown", (e) => {
+    const tag = (document.activeElement || {}).tagName;
+    if ($("work").hidden || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (KEYS[e.key]) { e.preventDefault(); label(KEYS[e.key]); }
+    else if (e.key === "s") { e.preventDefault(); skip(); }
+    else if (e.key === "u") { e.preventDefault(); undo(); }
+    else if (e.key === "n") { e.preventDefault(); $("note").focus(); }
+  });
+  if (me) start(); else { $("who").hidden = false; $("name").focus(); }
+})();
