@@ -6,7 +6,6 @@
 
 import csv
 import hashlib
-import random
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -120,19 +119,16 @@ def is_real(row: dict) -> bool:
     return row["source"] != "hand"
 
 
+def in_test(text: str, seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE) -> bool:
+    """A row's side is a seeded hash of its normalised text: adding rows never moves old ones."""
+    digest = hashlib.sha256(f"{seed}:{exact_key(text)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < test_share
+
+
 def split(rows: list[dict], seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE):
-    """Stratified by (real or hand-written, category), seeded; the order of rows does not matter."""
-    strata: dict[tuple, list[dict]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: hashlib.sha256(r["text"].encode()).hexdigest()):
-        strata[(is_real(row), row["category"])].append(row)
-    rng = random.Random(seed)
     train, test = [], []
-    for key in sorted(strata):
-        group = strata[key]
-        rng.shuffle(group)
-        n_test = round(len(group) * test_share)
-        test.extend(group[:n_test])
-        train.extend(group[n_test:])
+    for row in rows:
+        (test if in_test(row["text"], seed, test_share) else train).append(row)
     order = lambda r: (r["file"], r["text"])  # noqa: E731 - a sort key, stable output
     return sorted(train, key=order), sorted(test, key=order)
 

@@ -103,8 +103,10 @@ def _contact_groups(contacts: Sequence[Contact], links: Links, matches: list) ->
         if root in fields:
             members[root].append(contacts[i].id)
     order = (FULL_NAME, PHONE, BIRTHDATE)
-    return tuple(ContactGroup(tuple(dict.fromkeys(members[root])), tuple(f for f in order if f in fields[root]))
-                 for root in sorted(members))
+    groups = ((tuple(dict.fromkeys(members[root])), fields[root]) for root in sorted(members))
+    # the same contact twice in one export (overlapping pages) is not a duplicate of itself
+    return tuple(ContactGroup(ids, tuple(f for f in order if f in matched)) for ids, matched in groups
+                 if len(ids) > 1)
 
 
 def find_deal_duplicates(deals: Sequence[Deal], settings: CrmSettings | None = None) -> tuple[DealGroup, ...]:

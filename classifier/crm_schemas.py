@@ -1,0 +1,167 @@
+"""Request and response schemas of the CRM endpoints.
+
+Bitrix24 JSON is loose (strings for numbers, ``Y``/``N``, ``[]`` for an empty object, the REST
+envelope ``{"result": …}`` forwarded as it came), so records stay plain objects here:
+:mod:`classifier.crm.bitrix` reads their values and names the field it could not read.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from .crm.bitrix import to_mapping, to_rows, unwrap
+
+MAX_ROWS = 10_000
+MAX_CONTACTS = 100_000
+
+
+def _object(value):
+    value = unwrap(value)
+    return to_mapping(value) if value in (None, "", []) else value
+
+
+def _rows(value):
+    value = unwrap(value)
+    return to_rows(value) if isinstance(value, (dict, type(None))) or value == "" else value
+
+
+Obj = Annotated[dict[str, Any], BeforeValidator(_object)]
+Rows = Annotated[list[dict[str, Any]], BeforeValidator(_rows)]
+ContactItems = Annotated[list[dict[str, Any] | int | str], BeforeValidator(_rows)]
+
+DEAL_EXAMPLE = {
+    "deal": {"ID": "410", "TITLE": "Кредитная карта", "STAGE_ID": "PREPARATION", "STAGE_SEMANTIC_ID": "P",
+             "UF_CRM_PRODUCT_GROUP": "45", "CONTACT_ID": "201", "LEAD_ID": "11", "OPPORTUNITY": "150000.00",
+             "CURRENCY_ID": "RUB", "ASSIGNED_BY_ID": "7", "DATE_CREATE": "2026-09-01T10:00:00+03:00"},
+    "contacts": [{"CONTACT_ID": 201, "SORT": 10, "ROLE_ID": 0, "IS_PRIMARY": "Y"}],
+    "product_rows": [{"ID": 1, "PRODUCT_NAME": "Кредитная карта Gold", "PRICE": 150000, "QUANTITY": 1}],
+    "activities": [{"ID": "9001", "OWNER_TYPE_ID": "2", "OWNER_ID": "410", "TYPE_ID": "2",
+                    "PROVIDER_ID": "VOXIMPLANT_CALL", "DIRECTION": "2", "ORIGIN_ID": "VI_abc",
+                    "START_TIME": "2026-10-05T11:00:00+03:00", "END_TIME": "2026-10-05T11:04:10+03:00",
+                    "SETTINGS": [], "DESCRIPTION": "", "DESCRIPTION_TYPE": "1"}],
+    "comments": [{"ID": "501", "ENTITY_TYPE": "deal", "ENTITY_ID": "410", "CREATED": "2026-10-05T11:10:00+03:00",
+                  "AUTHOR_ID": "7", "FILES": {},
+                  "COMMENT": "Обсудили лимит 150 тыс. и льготный период, клиент пришлёт справку о доходах "
+                             "до пятницы, созвон в понедельник в 11:00"}],
+    "now": "2026-11-20T12:00:00+03:00",
+}
+
+
+class DealEvaluateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
+    deal: Obj = Field(description="crm.deal.get result")
+    contacts: ContactItems | None = Field(None, description="crm.deal.contact.items.get result")
+    product_rows: Rows = Field(max_length=MAX_ROWS, description="crm.deal.productrows.get result")
+    activities: Rows = Field([], max_length=MAX_ROWS, description="crm.activity.list rows")
+    comments: Rows = Field([], max_length=MAX_ROWS, description="crm.timeline.comment.list rows")
+    call_stats: Rows = Field([], max_length=MAX_ROWS, description="voximplant.statistic.get rows")
+    chat_history: dict[str, Obj] = Field({}, description="session id → imopenlines.session.history.get result")
+    now: datetime | None = Field(None, description="evaluate as of this moment (default: now)")
+
+
+class DealDuplicatesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"deals": [
+        {"ID": "410", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "45"},
+        {"ID": "415", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "45"},
+        {"ID": "420", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "46"}]}]})
+    deals: Rows = Field(max_length=MAX_CONTACTS, description="crm.deal.list rows")
+    contacts: dict[str, ContactItems] = Field({}, description="deal id → crm.deal.contact.items.get result")
+
+
+class LeadConversionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lead: Obj = Field(description="crm.lead.get result")
+    activities: Rows = Field([], max_length=MAX_ROWS)
+    comments: Rows = Field([], max_length=MAX_ROWS)
+    call_stats: Rows = Field([], max_length=MAX_ROWS)
+    chat_history: dict[str, Obj] = {}
+    now: datetime | None = None
+
+
+class ContactCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "contact": {"ID": "201", "NAME": "Пётр", "SECOND_NAME": "Сергеевич", "LAST_NAME": "Иванов",
+                    "BIRTHDATE": "1985-03-14T00:00:00+03:00",
+                    "PHONE": [{"ID": "1", "VALUE_TYPE": "MOBILE", "VALUE": "8 (916) 123-45-67", "TYPE_ID": "PHONE"}],
+                    "EMAIL": [{"ID": "2", "VALUE_TYPE": "WORK", "VALUE": "o.smirnova@example-bank.ru",
+                               "TYPE_ID": "EMAIL"}]},
+        "corporate_domains": ["example-bank.ru"]}]})
+    contact: Obj = Field(description="crm.contact.get result")
+    employee_emails: list[str] = Field([], max_length=MAX_ROWS)
+    corporate_domains: list[str] = Field([], max_length=1000)
+
+
+class ContactDuplicatesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contacts: Rows = Field(max_length=MAX_CONTACTS, description="crm.contact.list rows with PHONE selected")
+
+
+class ViolationOut(BaseModel):
+    code: str
+    message: str
+
+
+class TouchOut(BaseModel):
+    activity_id: str
+    kind: str
+    at: str | None
+    direction: Literal["in", "out"] | None
+    counted: bool
+    why_not: str | None
+    message: str
+    comment_id: str | None
+    comment_verdict: str | None
+    duration: int | None
+
+
+class LastTouchOut(BaseModel):
+    activity_id: str
+    kind: str
+    at: str | None
+    comment_id: str | None
+    comment_verdict: str | None
+
+
+class DealDecisionOut(BaseModel):
+    deal_id: str
+    status: Literal["open", "won", "lost"]
+    correct: bool
+    violations: list[ViolationOut]
+    active: bool
+    active_until: str | None = Field(description="YYYY-MM-DD in the portal's time zone")
+    days_left: int | None
+    last_touch: LastTouchOut | None
+    touches: list[TouchOut]
+
+
+class DealGroupOut(BaseModel):
+    contact_id: str
+    product_group: str
+    deal_ids: list[str]
+
+
+class DealDuplicatesOut(BaseModel):
+    groups: list[DealGroupOut]
+
+
+class ConversionOut(BaseModel):
+    lead_id: str
+    allowed: bool
+    reasons: list[ViolationOut]
+    touches: list[TouchOut]
+
+
+class ContactCheckOut(BaseModel):
+    contact_id: str
+    valid: bool
+    violations: list[ViolationOut]
+
+
+class ContactGroupOut(BaseModel):
+    contact_ids: list[str]
+    matched_on: list[Literal["full_name", "phone", "birthdate"]]
+
+
+class ContactDuplicatesOut(BaseModel):
+    groups: list[ContactGroupOut]

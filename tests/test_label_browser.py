@@ -1,0 +1,106 @@
+"""The labelling page in headless Chromium, keyboard only, two annotators."""
+
+import csv
+
+import pytest
+
+from classifier import config
+from classifier.store import Store
+
+from .test_browser import CHROMIUM, _free_port, sync_api  # noqa: F401 - skips with it when Chromium is absent
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def served(checker, tmp_path_factory):
+    import threading
+    import time
+
+    import uvicorn
+
+    from classifier.serve import create_app
+    from classifier.settings import Settings
+    db = tmp_path_factory.mktemp("var") / "labels.sqlite3"
+    pool = tmp_path_factory.mktemp("pool") / "pool.csv"
+    rows = list(csv.DictReader(open(config.TRAIN_CSV, encoding="utf-8")))[:30]
+    with open(pool, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text"])
+        w.writerows([[r["text"]] for r in rows])
+    Store(db).import_csv(pool)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(store_path=db), checker=checker),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", db
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def _session(browser, url, name, mode):
+    page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    page.goto(url + "/label")
+    sync_api.expect(page.locator("#name")).to_be_focused()
+    page.keyboard.type(name)
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#me")).to_have_text(name)
+    page.select_option("#mode", mode)
+    page.locator("#mode").blur()
+    return page
+
+
+def _wait_new(page, previous):
+    sync_api.expect(page.locator("#source")).not_to_have_text(previous, timeout=10_000)
+    return page.locator("#source").inner_text()
+
+
+def test_two_annotators_label_with_the_keyboard(served, browser):
+    url, db = served
+    anna = _session(browser, url, "Анна", "random")
+    sync_api.expect(anna.locator("#text")).not_to_be_empty()
+    seen = anna.locator("#source").inner_text()
+    for key in "1234512345":
+        anna.keyboard.press(key)
+        seen = _wait_new(anna, seen)
+    anna.keyboard.press("s")                      # skip one
+    seen = _wait_new(anna, seen)
+    anna.keyboard.press("n")                      # a note, then back to the keys
+    sync_api.expect(anna.locator("#note")).to_be_focused()
+    anna.keyboard.type("спорно: нет срока")
+    anna.keyboard.press("Enter")
+    anna.keyboard.press("2")
+    seen = _wait_new(anna, seen)
+    anna.keyboard.press("u")                      # undo brings the comment back
+    sync_api.expect(anna.locator("#previous")).to_contain_text("отменена")
+    anna.keyboard.press("3")
+    _wait_new(anna, anna.locator("#source").inner_text())
+    sync_api.expect(anna.locator("#today")).to_have_text("11")
+    assert "ваша метка — только итог" in anna.locator("#previous").inner_text()
+    assert "модель —" in anna.locator("#previous").inner_text()
+
+    boris = _session(browser, url, "Борис", "overlap")
+    seen = boris.locator("#source").inner_text()
+    for key in "1234512345":
+        boris.keyboard.press(key)
+        seen = _wait_new(boris, seen)
+    sync_api.expect(boris.locator("#today")).to_have_text("10")
+    sync_api.expect(boris.locator("#agree")).to_contain_text("Анна: κ=")
+
+    store = Store(db)
+    labels = store.current_labels()
+    assert sum(r["annotator"] == "Анна" for r in labels) == 11
+    assert any(r["note"] == "спорно: нет срока" for r in store.db.execute("SELECT note FROM labels"))
