@@ -159,6 +159,23 @@ def cmd_suspects(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    from datetime import datetime
+    from .audit import AuditError, run_audit
+    from .crm.settings import load_settings
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else None
+    except ValueError:
+        raise CliError(f"--now: expected an ISO datetime like 2026-11-20T12:00:00+03:00, got {args.now!r}") from None
+    try:
+        summary = run_audit(args.dir, args.out, _checker(args).classify_many, now=now,
+                            settings=load_settings(config.RULES_DIR / "crm.yaml"))
+    except AuditError as exc:
+        raise CliError(str(exc)) from exc
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def cmd_serve(args) -> int:
     import uvicorn
     from .serve import create_app
@@ -217,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="CSV to write (default: standard output)")
     p.set_defaults(func=cmd_suspects)
 
+    p = sub.add_parser("audit", help="the CRM rules over a folder of Bitrix24 REST exports: CSV + HTML report")
+    p.add_argument("dir", type=Path, help="folder with deals.json, activities.json, comments.json, contacts.json, "
+                                          "leads.json (+ optional product_rows.json, deal_contacts.json, ...)")
+    p.add_argument("--out", type=Path, default=config.ROOT / "var" / "audit", help="where to write the report")
+    p.add_argument("--now", help="audit as of this ISO datetime (default: now)")
+    p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("serve", help="start the HTTP service")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -229,10 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     from .dataset import DataError
     from .model import ModelError
     from .rules import RuleError
+    from .crm.settings import CrmSettingsError
     from .store import StoreError
     try:
         return args.func(args)
-    except (CliError, DataError, ModelError, RuleError, StoreError) as exc:
+    except (CliError, CrmSettingsError, DataError, ModelError, RuleError, StoreError) as exc:
         print(f"crmqc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

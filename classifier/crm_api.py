@@ -50,10 +50,12 @@ def _deals(body: DealDuplicatesIn, settings: CrmSettings):
     return deals
 
 
-def add_crm_routes(app: FastAPI, get_checker: Callable, crm_settings: CrmSettings | None = None) -> None:
+def add_crm_routes(app: FastAPI, get_checker: Callable, crm_settings: CrmSettings | None = None,
+                   dependencies: list | None = None) -> None:
+    """``dependencies`` guard every route (default: the API key); each route also requires JSON."""
     from .serve import ERRORS, require_api_key, require_json
     settings = crm_settings or load_settings()
-    guarded = [Depends(require_json), Depends(require_api_key)]
+    guarded = [Depends(require_json), *(dependencies if dependencies is not None else [Depends(require_api_key)])]
 
     @app.post("/v1/deals/evaluate", response_model=DealDecisionOut, dependencies=guarded, responses=ERRORS,
               tags=["crm"])

@@ -8,9 +8,9 @@ envelope ``{"result": …}`` forwarded as it came), so records stay plain object
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from .crm.bitrix import to_mapping, to_rows, unwrap
+from .crm.bitrix import YEARS, to_mapping, to_rows, unwrap
 
 MAX_ROWS = 10_000
 MAX_CONTACTS = 100_000
@@ -26,9 +26,17 @@ def _rows(value):
     return to_rows(value) if isinstance(value, (dict, type(None))) or value == "" else value
 
 
+def _within_years(value: datetime | None) -> datetime | None:
+    if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(f"a datetime in {value.year} is out of range")
+    return value
+
+
 Obj = Annotated[dict[str, Any], BeforeValidator(_object)]
 Rows = Annotated[list[dict[str, Any]], BeforeValidator(_rows)]
 ContactItems = Annotated[list[dict[str, Any] | int | str], BeforeValidator(_rows)]
+Sessions = Annotated[dict[str, Obj], BeforeValidator(_object)]
+Moment = Annotated[datetime | None, AfterValidator(_within_years)]
 
 DEAL_EXAMPLE = {
     "deal": {"ID": "410", "TITLE": "Кредитная карта", "STAGE_ID": "PREPARATION", "STAGE_SEMANTIC_ID": "P",
@@ -56,8 +64,8 @@ class DealEvaluateIn(BaseModel):
     activities: Rows = Field([], max_length=MAX_ROWS, description="crm.activity.list rows")
     comments: Rows = Field([], max_length=MAX_ROWS, description="crm.timeline.comment.list rows")
     call_stats: Rows = Field([], max_length=MAX_ROWS, description="voximplant.statistic.get rows")
-    chat_history: dict[str, Obj] = Field({}, description="session id → imopenlines.session.history.get result")
-    now: datetime | None = Field(None, description="evaluate as of this moment (default: now)")
+    chat_history: Sessions = Field({}, description="session id → imopenlines.session.history.get result")
+    now: Moment = Field(None, description="evaluate as of this moment (default: now)")
 
 
 class DealDuplicatesIn(BaseModel):
@@ -66,7 +74,8 @@ class DealDuplicatesIn(BaseModel):
         {"ID": "415", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "45"},
         {"ID": "420", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "46"}]}]})
     deals: Rows = Field(max_length=MAX_CONTACTS, description="crm.deal.list rows")
-    contacts: dict[str, ContactItems] = Field({}, description="deal id → crm.deal.contact.items.get result")
+    contacts: Annotated[dict[str, ContactItems], BeforeValidator(_object)] = Field(
+        {}, description="deal id → crm.deal.contact.items.get result")
 
 
 class LeadConversionIn(BaseModel):
@@ -75,8 +84,8 @@ class LeadConversionIn(BaseModel):
     activities: Rows = Field([], max_length=MAX_ROWS)
     comments: Rows = Field([], max_length=MAX_ROWS)
     call_stats: Rows = Field([], max_length=MAX_ROWS)
-    chat_history: dict[str, Obj] = {}
-    now: datetime | None = None
+    chat_history: Sessions = {}
+    now: Moment = Field(None, description="check as of this moment (default: now)")
 
 
 class ContactCheckIn(BaseModel):

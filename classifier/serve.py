@@ -21,6 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .checker import CommentChecker, current_model_name
+from .crm.settings import load_settings as load_crm_settings
+from .crm_api import add_crm_routes
 from .labelling import add_labelling_routes
 from .model import ModelError
 from .store import Store
@@ -248,6 +250,7 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
         return {"model_version": loaded.model_version}
 
     add_labelling_routes(app, get_checker, get_store, dependencies=v1)
+    add_crm_routes(app, get_checker, load_crm_settings(settings.rules_dir / "crm.yaml"), dependencies=v1)
 
     @app.get("/", include_in_schema=False)
     def page():

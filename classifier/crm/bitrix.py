@@ -19,6 +19,7 @@ from .settings import CrmSettings
 YES = frozenset({"y", "yes", "true", "1"})
 NO = frozenset({"n", "no", "false", "0", ""})
 DIRECTIONS = {1: "in", 2: "out"}
+YEARS = (1900, 2999)  # leaves room for calendar arithmetic: «9999-12-31» + 2 months overflows
 MISSED_STREAM = 4  # RESULT_STREAM of a call that did not connect (BITRIX24.md 3.2)
 _BB_TAG = re.compile(r"\[/?[A-Za-z*]+(?:=[^\]]*)?\]")
 _HTML_TAG = re.compile(r"<[^>]*>")
@@ -111,9 +112,24 @@ def to_moment(value, tz) -> datetime | None:
     if _is_empty(value):
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, timezone.utc).astimezone(tz)  # event `ts`: Unix seconds
-    if not isinstance(value, str):
+        moment = _from_unix(value, tz)  # event `ts`: Unix seconds
+    elif isinstance(value, str):
+        moment = _from_iso(value, tz)
+    else:
         raise ValueError(f"expected an ISO datetime, got {value!r}")
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        raise ValueError(f"a datetime in {moment.year} is out of range")
+    return moment
+
+
+def _from_unix(value: float, tz) -> datetime:
+    try:
+        return datetime.fromtimestamp(value, timezone.utc).astimezone(tz)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"expected Unix seconds or an ISO datetime, got {value!r}") from None
+
+
+def _from_iso(value: str, tz) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -1,0 +1,191 @@
+"""The CRM endpoints over HTTP with the real model as the judge; malformed input is a 422 naming the field."""
+
+import copy
+
+import pytest
+from fastapi.testclient import TestClient
+
+from classifier.crm_api import add_crm_routes
+from classifier.crm_schemas import DEAL_EXAMPLE
+from classifier.serve import create_app, get_checker
+from classifier.settings import Settings
+from tests.crm_fixtures import call, comment, deal_json, email, product_rows
+
+EXPANDED = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
+
+
+def crm_app(settings: Settings, checker):
+    app = create_app(settings, checker=checker)
+    if not any(getattr(r, "path", None) == "/v1/deals/evaluate" for r in app.routes):
+        add_crm_routes(app, get_checker)  # until create_app wires them in itself
+    return app
+
+
+@pytest.fixture(scope="module")
+def client(checker):
+    with TestClient(crm_app(Settings(), checker)) as c:
+        yield c
+
+
+def test_evaluate_the_documented_example(client):
+    r = client.post("/v1/deals/evaluate", json=DEAL_EXAMPLE)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["deal_id"], body["status"], body["correct"], body["violations"]) == ("410", "open", True, [])
+    assert (body["active"], body["active_until"], body["days_left"]) == (True, "2026-12-05", 15)
+    assert body["last_touch"] == {"activity_id": "9001", "kind": "call", "at": "2026-10-05T11:00:00+03:00",
+                                  "comment_id": "501", "comment_verdict": "expanded"}
+    assert body["touches"][0]["counted"] is True and body["touches"][0]["duration"] == 250
+
+
+def test_evaluate_a_deal_with_a_stop_comment_only(client):
+    r = client.post("/v1/deals/evaluate", json={
+        "deal": deal_json(), "product_rows": product_rows(), "now": "2026-11-20T12:00:00+03:00",
+        "activities": [call("1", "2026-11-10T11:00:00", 250)],
+        "comments": [comment("5", "2026-11-10T11:10:00", "НД")]})
+    assert r.status_code == 200
+    body = r.json()
+    assert [v["code"] for v in body["violations"]] == ["no_expanded_comment"]
+    assert body["active"] is False and body["active_until"] is None
+    assert body["touches"][0]["why_not"] == "comment_not_expanded" and body["touches"][0]["comment_verdict"] == "stop"
+
+
+def test_the_rest_envelope_and_empty_php_arrays_are_accepted(client):
+    body = copy.deepcopy(DEAL_EXAMPLE)
+    body["deal"] = {"result": body["deal"], "time": {"start": 1763630000.1, "duration": 0.2}}
+    body["contacts"] = {"result": body["contacts"]}
+    body["chat_history"] = []
+    body["call_stats"] = {}
+    r = client.post("/v1/deals/evaluate", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["active"] is True
+
+
+def test_deal_duplicates(client):
+    rows = [deal_json(ID="1"), deal_json(ID="2", ASSIGNED_BY_ID="9"), deal_json(ID="3", UF_CRM_PRODUCT_GROUP="46")]
+    r = client.post("/v1/deals/duplicates", json={"deals": rows})
+    assert r.status_code == 200
+    assert r.json() == {"groups": [{"contact_id": "201", "product_group": "45", "deal_ids": ["1", "2"]}]}
+
+
+def test_lead_conversion(client):
+    owner = {"owner": ("1", "11")}
+    lead = {"ID": "11", "TITLE": "Заявка", "STATUS_ID": "IN_PROCESS", "ASSIGNED_BY_ID": "7"}
+    allowed = client.post("/v1/leads/conversion-check", json={
+        "lead": lead, "activities": [call("1", "2026-11-10T11:00:00", 120, **owner)],
+        "comments": [comment("5", "2026-11-10T11:05:00", EXPANDED, "lead", "11")]})
+    assert allowed.status_code == 200
+    assert allowed.json()["allowed"] is True and allowed.json()["reasons"] == []
+    unanswered = client.post("/v1/leads/conversion-check", json={
+        "lead": lead, "activities": [email("1", "2026-11-10T11:00:00", "2", **owner)],
+        "comments": [comment("5", "2026-11-10T11:05:00", EXPANDED, "lead", "11")]})
+    assert unanswered.status_code == 200
+    assert unanswered.json()["allowed"] is False and unanswered.json()["reasons"][0]["code"] == "no_touch"
+
+
+def test_contact_check(client):
+    contact = {"ID": "201", "NAME": "Пётр", "LAST_NAME": "Иванов", "SECOND_NAME": "Сергеевич",
+               "BIRTHDATE": "1985-03-14T00:00:00+03:00",
+               "PHONE": [{"ID": "1", "VALUE_TYPE": "MOBILE", "VALUE": "8 (916) 123-45-67", "TYPE_ID": "PHONE"}],
+               "EMAIL": [{"ID": "2", "VALUE_TYPE": "WORK", "VALUE": "o.smirnova@example-bank.ru", "TYPE_ID": "EMAIL"}]}
+    r = client.post("/v1/contacts/check", json={"contact": contact, "corporate_domains": ["example-bank.ru"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["contact_id"] == "201" and body["valid"] is False
+    assert [v["code"] for v in body["violations"]] == ["no_private_email", "employee_email"]
+
+
+def test_contact_duplicates(client):
+    def contact(id, value, birth=""):
+        return {"ID": id, "NAME": "Пётр", "LAST_NAME": "Иванов", "BIRTHDATE": birth,
+                "PHONE": [{"ID": "1", "VALUE_TYPE": "MOBILE", "VALUE": value, "TYPE_ID": "PHONE"}]}
+    r = client.post("/v1/contacts/duplicates", json={"contacts": [
+        contact("1", "8 (916) 123-45-67"), contact("2", "+79161234567"), contact("3", "+79039990011")]})
+    assert r.status_code == 200
+    assert r.json() == {"groups": [{"contact_ids": ["1", "2"], "matched_on": ["full_name", "phone"]}]}
+
+
+def _deal_body(**changes):
+    body = copy.deepcopy(DEAL_EXAMPLE)
+    body.update(changes)
+    return body
+
+
+BAD = [
+    ("deal not an object", "/v1/deals/evaluate", _deal_body(deal=["x"]), "deal"),
+    ("deal without ID", "/v1/deals/evaluate", _deal_body(deal={"TITLE": "x"}), "deal.ID"),
+    ("sum in words", "/v1/deals/evaluate", _deal_body(deal={**DEAL_EXAMPLE["deal"], "OPPORTUNITY": "много"}),
+     "deal.OPPORTUNITY"),
+    ("bad DATE_CREATE", "/v1/deals/evaluate", _deal_body(deal={**DEAL_EXAMPLE["deal"], "DATE_CREATE": "вчера"}),
+     "deal.DATE_CREATE"),
+    ("product rows missing", "/v1/deals/evaluate", {k: v for k, v in DEAL_EXAMPLE.items() if k != "product_rows"},
+     "product_rows"),
+    ("a price in words", "/v1/deals/evaluate", _deal_body(product_rows=[{"PRICE": "дорого", "QUANTITY": 1}]),
+     "product_rows.0.PRICE"),
+    ("an activity not an object", "/v1/deals/evaluate", _deal_body(activities=["call"]), "activities.0"),
+    ("bad START_TIME", "/v1/deals/evaluate",
+     _deal_body(activities=[{**DEAL_EXAMPLE["activities"][0], "START_TIME": "05.10.2026 11:00"}]),
+     "activities.0.START_TIME"),
+    ("bad contact item", "/v1/deals/evaluate", _deal_body(contacts=[{"CONTACT_ID": {"id": 1}}]),
+     "contacts.0.CONTACT_ID"),
+    ("comments a single record", "/v1/deals/evaluate", _deal_body(comments=DEAL_EXAMPLE["comments"][0]), "comments"),
+    ("bad chat message date", "/v1/deals/evaluate",
+     _deal_body(chat_history={"7002": {"message": {"1": {"senderid": 1, "date": "x"}}}}),
+     "chat_history.7002.message.0.date"),
+    ("bad now", "/v1/deals/evaluate", _deal_body(now="tomorrow"), "now"),
+    ("now out of range", "/v1/deals/evaluate", _deal_body(now="9999-12-31T23:59:59+00:00"), "now"),
+    ("unknown field", "/v1/deals/evaluate", _deal_body(dael={}), "dael"),
+    ("deals not a list", "/v1/deals/duplicates", {"deals": "410"}, "deals"),
+    ("a deal without ID", "/v1/deals/duplicates", {"deals": [{"ID": "1"}, {"TITLE": "x"}]}, "deals.1.ID"),
+    ("lead without ID", "/v1/leads/conversion-check", {"lead": {"TITLE": "x"}}, "lead.ID"),
+    ("lead missing", "/v1/leads/conversion-check", {"activities": []}, "lead"),
+    ("bad birthdate", "/v1/contacts/check", {"contact": {"ID": "1", "BIRTHDATE": "31.02.1990"}}, "contact.BIRTHDATE"),
+    ("e-mails not strings", "/v1/contacts/check", {"contact": {"ID": "1"}, "employee_emails": [{"a": 1}]},
+     "employee_emails.0"),
+    ("PHONE a string", "/v1/contacts/duplicates", {"contacts": [{"ID": "1"}, {"ID": "2", "PHONE": "+79161234567"}]},
+     "contacts.1.PHONE"),
+]
+
+
+@pytest.mark.parametrize("case,path,body,field", BAD, ids=[b[0] for b in BAD])
+def test_malformed_input_is_422_naming_the_field(client, case, path, body, field):
+    r = client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    payload = r.json()
+    assert field in [e["field"] for e in payload["errors"]] or payload["detail"].startswith(field)
+
+
+def test_crm_routes_need_the_api_key(checker):
+    with TestClient(crm_app(Settings(api_keys=["secret"]), checker)) as c:
+        assert c.post("/v1/contacts/check", json={"contact": {"ID": "1"}}).status_code == 401
+        ok = c.post("/v1/contacts/check", json={"contact": {"ID": "1"}}, headers={"X-API-Key": "secret"})
+        assert ok.status_code == 200
+
+
+def test_crm_routes_need_json(client):
+    r = client.post("/v1/contacts/check", content=b"contact=1", headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+
+
+def test_openapi_lists_the_crm_routes_with_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/deals/evaluate", "/v1/deals/duplicates", "/v1/leads/conversion-check", "/v1/contacts/check",
+            "/v1/contacts/duplicates"} <= set(spec["paths"])
+    assert "UF_CRM_PRODUCT_GROUP" in str(spec["components"]["schemas"]["DealEvaluateIn"])
+
+
+JUNK = [None, "", [], {}, "x", 1e300, 10**20, True, [{"a": 1}], {"result": 5}, "9999-12-31T23:59:59+00:00"]
+FIELDS = [("deal", "DATE_CREATE"), ("deal", "OPPORTUNITY"), ("deal", "UF_CRM_PRODUCT_GROUP"), ("deal", "CONTACT_ID"),
+          ("deal", "STAGE_SEMANTIC_ID"), ("activities", "START_TIME"), ("activities", "SETTINGS"),
+          ("activities", "DIRECTION"), ("activities", "DESCRIPTION"), ("comments", "CREATED"), ("comments", "COMMENT"),
+          ("product_rows", "QUANTITY")]
+
+
+def test_junk_in_any_field_is_200_or_422_never_500(checker):
+    with TestClient(crm_app(Settings(), checker), raise_server_exceptions=False) as c:
+        for (part, key), junk in [(f, j) for f in FIELDS for j in JUNK]:
+            body = copy.deepcopy(DEAL_EXAMPLE)
+            record = body[part] if part == "deal" else body[part][0]
+            record[key] = junk
+            r = c.post("/v1/deals/evaluate", json=body)
+            assert r.status_code in (200, 422), (part, key, junk, r.text)
