@@ -80,8 +80,10 @@ class CalibratedLinear:
         )
 
     def proba(self, x) -> np.ndarray:
-        decision = np.asarray(x @ self.weights) + self.intercept
-        return np.minimum(1.0 / (1.0 + np.exp(self.a * decision + self.b)), 1.0).mean(axis=1)
+        return self.calibrate(np.asarray(x @ self.weights) + self.intercept)
+
+    def calibrate(self, decision: np.ndarray) -> np.ndarray:
+        return np.minimum(1.0 / (1.0 + np.exp(self.a * decision + self.b)), 1.0).mean(axis=-1)
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,22 @@ class Tfidf:
             indptr.append(len(indices))
         cols = np.asarray(indices, dtype=np.int32)
         weights = (1.0 + np.log(np.asarray(counts, dtype=np.float64))) * self.idf[cols]
-        x = sparse.csr_matrix((weights, cols, np.asarray(indptr, dtype=np.int32)), shape=(len(docs), len(self.idf)))
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        lengths = np.diff(indptr)  # rows as in row() below, done for the whole batch at once
+        row_of = np.repeat(np.arange(len(docs)), lengths)
+        norms = np.sqrt(np.bincount(row_of, weights=weights * weights, minlength=len(docs)))
         norms[norms == 0] = 1.0
-        x.data /= np.repeat(norms, np.diff(x.indptr))
-        return x
+        return sparse.csr_matrix((weights / norms[row_of], cols, np.asarray(indptr, dtype=np.int32)),
+                                 shape=(len(docs), len(self.idf)))
+
+
+    def row(self, doc: str) -> tuple[np.ndarray, np.ndarray]:
+        """One document's (columns, values): ``transform([doc])`` without building a matrix."""
+        pairs = [(self.vocabulary[t], n) for t, n in Counter(self.analyze(doc)).items() if t in self.vocabulary]
+        if not pairs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        cols = np.fromiter((j for j, _ in pairs), dtype=np.int64, count=len(pairs))
+        values = (1.0 + np.log(np.fromiter((n for _, n in pairs), dtype=np.float64, count=len(pairs)))) * self.idf[cols]
+        return cols, values / np.sqrt(values @ values)
 
 
 @dataclass(frozen=True)
@@ -133,9 +146,12 @@ class Softmax:
         return cls(np.ascontiguousarray(model.coef_.T), model.intercept_.copy(), [str(c) for c in model.classes_])
 
     def proba(self, x) -> np.ndarray:
-        z = np.asarray(x @ self.weights) + self.intercept
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+        return self.normalize(np.asarray(x @ self.weights) + self.intercept)
+
+    @staticmethod
+    def normalize(z: np.ndarray) -> np.ndarray:
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
 
 
 @dataclass
@@ -168,9 +184,29 @@ class Model:
         ], format="csr")
 
     def predict(self, items: list[Features]) -> "Prediction":
+        if len(items) == 1:
+            return self._predict_one(items[0])
         x = self.matrix(items)
         subject, outcome = self._subject.proba(x), self._outcome.proba(x)
         return Prediction(subject * outcome, subject, outcome, self._category.proba(x), self._category.classes)
+
+    def _predict_one(self, item: Features) -> "Prediction":
+        """The same numbers for a single comment, gathering weight rows instead of building matrices
+        (scipy's per-matrix overhead is most of the cost of one comment)."""
+        word_cols, word_values = self._word.row(item.lemma_text)
+        char_cols, char_values = self._char.row(item.char_text)
+        n_word, n_char = len(self._word.idf), len(self._char.idf)
+        dense = (np.asarray(item.dense) - self._mean) / self._scale
+        cols = np.concatenate([word_cols, char_cols + n_word, np.arange(len(dense)) + n_word + n_char])
+        values = np.concatenate([word_values, char_values, dense])
+
+        def decision(head):
+            return values @ head.weights[cols] + head.intercept
+
+        subject = self._subject.calibrate(decision(self._subject))[None]
+        outcome = self._outcome.calibrate(decision(self._outcome))[None]
+        category = Softmax.normalize(decision(self._category))[None]
+        return Prediction(subject * outcome, subject, outcome, category, self._category.classes)
 
     def top_terms(self, item: Features, k: int = 8) -> list[dict]:
         """Lemma n-grams that pushed the two facts most, either way (uncalibrated log-odds)."""
