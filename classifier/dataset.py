@@ -115,8 +115,11 @@ def deduplicate(rows: list[dict], report: BuildReport) -> list[dict]:
     return list(near.values())
 
 
-def is_real(row: dict) -> bool:
-    return row["source"] != "hand"
+def part_of(row: dict) -> str:
+    """`hand` (written for the corpus), `adversarial` (the frozen set) or `real` (managers' comments)."""
+    source = row.get("source") or "hand"
+    return source if source in ("hand", "adversarial") else "real"
+
 
 
 def in_test(text: str, seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE) -> bool:

@@ -3,7 +3,7 @@
 from collections import Counter
 
 from . import config
-from .dataset import is_real
+from .dataset import part_of
 from .verdict import Verdict
 
 
@@ -39,12 +39,12 @@ def metrics(rows: list[dict], verdicts: list[Verdict]) -> dict:
 
 
 def metrics_by_part(rows: list[dict], verdicts: list[Verdict]) -> dict:
-    """All rows, then hand-written and real rows separately."""
+    """All rows, then each part (hand-written, real, adversarial) that has rows, when there are several."""
     parts = {"all": (rows, verdicts)}
-    for name, keep in (("hand", lambda r: not is_real(r)), ("real", is_real)):
-        idx = [i for i, r in enumerate(rows) if keep(r)]
-        if idx:
-            parts[name] = ([rows[i] for i in idx], [verdicts[i] for i in idx])
+    names = sorted({part_of(r) for r in rows})
+    for name in names if len(names) > 1 else []:
+        idx = [i for i, r in enumerate(rows) if part_of(r) == name]
+        parts[name] = ([rows[i] for i in idx], [verdicts[i] for i in idx])
     return {name: metrics(r, v) for name, (r, v) in parts.items()}
 
 

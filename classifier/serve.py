@@ -276,3 +276,12 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def preloaded_app() -> FastAPI:
+    """An app whose model is loaded now, in the calling process: with `gunicorn --preload` the
+    workers fork after this and share the loaded model's memory instead of each loading a copy."""
+    settings = Settings()
+    checker = CommentChecker.load(models_dir=settings.models_dir, name=settings.model_name,
+                                  rules_dir=settings.rules_dir, threshold=settings.threshold)
+    return create_app(settings, checker=checker)

@@ -64,12 +64,18 @@ CASES = {
 }
 
 KNOWN_MISSES = {
-    # «дорого» is a reason, but not a concrete one (LABELLING.md): the model sees a refusal with a reason
+    # a LABELLING.md precedent: «уточняла удалёнку» is the whole subject, in one rare word
+    "Перезвон: уточняла удалёнку. Попросила перезвонить после 18:00":
+        "the subject is one rare word («удалёнку»); the model reads a bare call-back (outcome_only)",
 }
 
-ROWS = [pytest.param(cat, text, id=f"{cat}:{text[:40]}",
-                     marks=[pytest.mark.xfail(reason=KNOWN_MISSES[text], strict=True)] if text in KNOWN_MISSES else [])
-        for cat, texts in CASES.items() for text in texts]
+
+def _param(cat, text):
+    marks = [pytest.mark.xfail(reason=KNOWN_MISSES[text], strict=True)] if text in KNOWN_MISSES else []
+    return pytest.param(cat, text, id=f"{cat}:{text[:40]}", marks=marks)
+
+
+ROWS = [_param(cat, text) for cat, texts in CASES.items() for text in texts]
 
 
 @pytest.mark.parametrize("category,text", ROWS)
@@ -78,10 +84,10 @@ def test_label(checker, category, text):
     assert checker.classify(text).expanded == (category == "expanded")
 
 
-STRICT = [(c, t) for c, t in [(c, t) for c, ts in CASES.items() for t in ts] if c in ("stop", "padding", "expanded")]
+STRICT = [_param(c, t) for c, ts in CASES.items() for t in ts if c in ("stop", "padding", "expanded")]
 
 
-@pytest.mark.parametrize("category,text", STRICT, ids=[f"{c}:{t[:40]}" for c, t in STRICT])
+@pytest.mark.parametrize("category,text", STRICT)
 def test_category(checker, category, text):
     assert checker.classify(text).category == category
 

@@ -89,3 +89,25 @@ def test_artifact_holds_only_library_classes(models_copy):
     modules = _modules(joblib.load(models_dir / f"{name}.joblib"))
     assert "classifier" not in modules
     assert modules <= {"sklearn", "numpy", "scipy", "builtins", "re"}, modules
+
+
+def test_fast_paths_equal_scikit_learn(checker):
+    """The plain-array paths (batch and single comment) give scikit-learn's own numbers."""
+    import csv
+
+    import numpy as np
+
+    from classifier.features import extract
+    texts = [r["text"] for r in csv.DictReader(open(config.TEST_CSV, encoding="utf-8"))][:200] + ["", "!!"]
+    items = [extract(t, checker.lemmatizer, checker.rules) for t in texts]
+    model, o = checker.model, checker.model.objects
+    x = model.matrix(items)
+    assert abs(x[:, :len(o["word"].idf_)] - o["word"].transform([i.lemma_text for i in items])).max() < 1e-12
+    batch = model.predict(items)
+    assert np.allclose(batch.subject, o["subject"].predict_proba(x)[:, 1], atol=1e-12)
+    assert np.allclose(batch.outcome, o["outcome"].predict_proba(x)[:, 1], atol=1e-12)
+    assert np.allclose(batch.category_probs, o["category"].predict_proba(x), atol=1e-12)
+    for i, item in enumerate(items):
+        one = model.predict([item])
+        assert abs(one.score[0] - batch.score[i]) < 1e-12
+        assert np.allclose(one.category_probs[0], batch.category_probs[i], atol=1e-12)
