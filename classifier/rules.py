@@ -13,11 +13,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .lemmatize import Lemmatizer
 from .normalize import fold_lookalikes, fold_yo, mask_entities, normalize
 from .tokenize import is_placeholder, is_word, tokenize
+from .yamlfile import read_mapping
 
 
 class RuleError(ValueError):
@@ -62,15 +61,7 @@ class RuleDecision:
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise RuleError(f"{path.name}: rules file not found in {path.parent.name}/")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RuleError(f"{path.name}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RuleError(f"{path.name}: expected a mapping at the top level")
-    return data
+    return read_mapping(path, RuleError, "rules file")
 
 
 def _compile(pattern: str, where: str) -> re.Pattern:

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 
-import yaml
-
 from .. import config
+from ..yamlfile import read_mapping
 
 CRM_YAML = config.RULES_DIR / "crm.yaml"
 KINDS = ("call", "email", "chat", "meeting", "todo", "other")
@@ -183,17 +182,7 @@ SCHEMA = {
 
 
 def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise CrmSettingsError(f"{path.name}: settings file not found in {path.parent}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CrmSettingsError(f"{path.name}: not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise CrmSettingsError(f"{path.name}: expected a mapping of sections at the top level")
-    return data
+    return read_mapping(path, CrmSettingsError, "settings file", allow_empty=True)
 
 
 def _section_values(name: str, section, path: Path) -> dict:
