@@ -14,6 +14,8 @@ from .normalize import mask_entities, normalize
 from .rules import RuleBook
 from .tokenize import is_placeholder, is_word, tokenize
 
+# Bumped whenever the text → features code changes meaning; a model trained on another version refuses to load.
+FEATURE_VERSION = 2
 PLACEHOLDERS = ("date", "time", "money", "num", "percent", "phone", "email")
 DENSE_NAMES = (
     "log_tokens", "log_content_words", "known_ratio", "stop_hits", "stop_coverage", "filler_share",

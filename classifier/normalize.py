@@ -61,15 +61,19 @@ ENTITY_PATTERNS = (
     ("money", re.compile(
         r"\d[\d\s]*(?:[.,]\d+)?\s*(?:к|k|т\.?р|тыс\.?|тысяч\w*|млн\.?|миллион\w*|руб\w*\.?|р\.|₽|\$|€|usd|eur)(?![а-я])")),
     ("date", re.compile(
-        r"\b\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?\b|\b\d{1,2}\s+(?:янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек)[а-я]*")),
-    ("time", re.compile(r"\b(?:[01]?\d|2[0-3])[:.-][0-5]\d\b")),
+        r"\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b"                  # «2021.03.24 не дозвонился»
+        r"|\b\d{1,2}(?:-\d{1,2})?[./]\d{1,2}(?:[./]\d{2,4})?\b"  # «12.03», «10-20.07» (a range of days)
+        r"|\b\d{1,2}\s+(?:янв|фев|мар|апр|мая|май|июн|июл|авг|сен|окт|ноя|дек)[а-я]*")),
+    ("time", re.compile(r"\b(?:[01]?\d|2[0-3]):[0-5]\d\b")),
     ("percent", re.compile(r"\d+(?:[.,]\d+)?\s*%")),
     ("num", re.compile(r"\d+(?:[.,]\d+)?")),
 )
 
 
+# One scan for all of them: at each position the first pattern in the list that matches wins.
+_ENTITIES = re.compile("|".join(f"(?P<{name}>{pattern.pattern})" for name, pattern in ENTITY_PATTERNS))
+
+
 def mask_entities(text: str) -> str:
     """«созвон 12.03 в 15:00, 320к» → «созвон _date_ в _time_, _money_»."""
-    for name, pattern in ENTITY_PATTERNS:
-        text = pattern.sub(f" _{name}_ ", text)
-    return squeeze_spaces(text)
+    return squeeze_spaces(_ENTITIES.sub(lambda m: f" _{m.lastgroup}_ ", text))

@@ -15,7 +15,7 @@ from . import config
 from .checker import CommentChecker
 from .dataset import data_hash
 from .evaluate import metrics_by_part
-from .features import Features, extract
+from .features import FEATURE_VERSION, Features, extract
 from .lemmatize import Lemmatizer
 from .model import DEFAULT_PARAMS, Model, fit, library_versions, save
 from .rules import RuleBook
@@ -80,6 +80,7 @@ def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODEL
         "data_hash": data_hash(train_csv, test_csv),
         "train_rows": len(rows),
         "rules_fingerprint": rules.fingerprint(),
+        "feature_version": FEATURE_VERSION,
         "libraries": library_versions(),
         "params": params,
         "cross_validation": cv,

@@ -42,6 +42,7 @@ def test_loads_when_everything_matches(models_copy):
 @pytest.mark.parametrize("change,message", [
     ({"libraries": {"scikit-learn": "0.1.0"}}, "trained with scikit-learn 0.1.0"),
     ({"rules_fingerprint": "0000"}, "trained with other rules"),
+    ({"feature_version": 0}, "trained with feature version 0"),
     ({"artifact_sha256": "0" * 64}, "does not match the sha256"),
 ])
 def test_mismatch_fails_with_a_clear_message(models_copy, change, message):
