@@ -13,6 +13,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Latin letters that look like Cyrillic ones: «HД» typed with a Latin H, «дoгoвop» with Latin o.
 _LOOKALIKES = str.maketrans("AaBCcEeHKkMOoPpTXxyu", "АаВСсЕеНКкМОоРрТХхуи")
 _LATIN_IN_CYRILLIC = re.compile(r"\b(?=\w*[а-яёА-ЯЁ])(?=\w*[A-Za-z])\w+\b")
+_LATIN = re.compile(r"[A-Za-z]")
 _REPEATS = re.compile(r"(.)\1{3,}")
 _SPACES = re.compile(r"\s+")
 
@@ -26,6 +27,8 @@ def strip_invisible(text: str) -> str:
 
 
 def fold_lookalikes(text: str) -> str:
+    if not _LATIN.search(text):  # most comments have no Latin letter at all
+        return text
     return _LATIN_IN_CYRILLIC.sub(lambda m: m.group(0).translate(_LOOKALIKES), text)
 
 
@@ -70,10 +73,15 @@ ENTITY_PATTERNS = (
 )
 
 
-# One scan for all of them: at each position the first pattern in the list that matches wins.
-_ENTITIES = re.compile("|".join(f"(?P<{name}>{pattern.pattern})" for name, pattern in ENTITY_PATTERNS))
+# One scan for all but e-mail: at each position the first pattern in the list that matches wins. Every
+# one of them starts with a digit, «[» or «+», which the leading look-ahead checks before trying any.
+_EMAIL = dict(ENTITY_PATTERNS)["email"]
+_ENTITIES = re.compile("(?=[\\d\\[+])(?:" + "|".join(
+    f"(?P<{name}>{pattern.pattern})" for name, pattern in ENTITY_PATTERNS if name != "email") + ")")
 
 
 def mask_entities(text: str) -> str:
     """«созвон 12.03 в 15:00, 320к» → «созвон _date_ в _time_, _money_»."""
+    if "@" in text or "[email]" in text:
+        text = _EMAIL.sub(" _email_ ", text)
     return squeeze_spaces(_ENTITIES.sub(lambda m: f" _{m.lastgroup}_ ", text))
