@@ -70,7 +70,8 @@ def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODEL
     items = featurize(rows, rules, lemmatizer)
     log(f"training on {len(rows)} rows from {Path(train_csv).name}" + (f" + {len(extra_rows)} extra" if extra_rows else ""))
     params, cv = choose_params(items, rows, dict(DEFAULT_PARAMS)) if tune else (dict(DEFAULT_PARAMS), {})
-    log(f"chosen by cross-validation on train: C={params['fact_C']}, threshold={params['threshold']}")
+    how = "chosen now by 5-fold cross-validation on train" if tune else "defaults (chosen earlier by --tune)"
+    log(f"C={params['fact_C']}, threshold={params['threshold']}: {how}")
     objects = fit(items, [r["category"] for r in rows], params)
     trained_at = datetime.now(timezone.utc)
     card = {
