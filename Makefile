@@ -21,8 +21,9 @@ install: $(STAMP)
 data: $(STAMP)
 	$(BIN)/crmqc data build
 
-# Train when there is no model yet, or when the split or the rules changed.
-$(MODEL): $(STAMP) data/train.csv data/test.csv $(filter-out rules/crm.yaml,$(wildcard rules/*.yaml))
+# Train when there is no model yet, or when the split, the text rules or the feature code changed.
+FEATURE_CODE := $(addprefix classifier/,normalize.py tokenize.py lemmatize.py rules.py features.py model.py train.py)
+$(MODEL): $(STAMP) data/train.csv data/test.csv $(filter-out rules/crm.yaml,$(wildcard rules/*.yaml)) $(FEATURE_CODE)
 	$(BIN)/crmqc train
 
 model: $(MODEL)
