@@ -5,7 +5,7 @@
   const KEYS = { "1": "stop", "2": "subject_only", "3": "outcome_only", "4": "padding", "5": "expanded" };
   const $ = (id) => document.getElementById(id);
   let me = localStorage.getItem("crmqc.annotator") || "";
-  let current = null, shownAt = 0, busy = false;
+  let current = null, shownAt = 0, busy = false, statsSeq = 0;
 
   async function api(method, path, body) {
     const r = await fetch(path, { method, headers: body ? { "Content-Type": "application/json" } : {},
@@ -32,8 +32,10 @@
     stats();
   }
   async function stats() {
+    const mine = ++statsSeq;
     try {
       const s = await api("GET", `/v1/labelling/stats?annotator=${encodeURIComponent(me)}`);
+      if (mine !== statsSeq) return;  // an older answer arriving late must not overwrite a newer one
       $("today").textContent = s.labelled_today;
       $("pace").textContent = s.seconds_per_comment ? s.seconds_per_comment + " с" : "—";
       $("agree").textContent = s.agreement.length
