@@ -178,8 +178,15 @@ def cmd_audit(args) -> int:
 
 def cmd_serve(args) -> int:
     import uvicorn
+
+    from .checker import CommentChecker
     from .serve import create_app
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    from .settings import Settings
+    settings = Settings()
+    # Load here, not in the lifespan: a missing model or a broken rules file is then one clear line.
+    checker = CommentChecker.load(models_dir=settings.models_dir, name=settings.model_name,
+                                  rules_dir=settings.rules_dir, threshold=settings.threshold)
+    uvicorn.run(create_app(settings, checker=checker), host=args.host, port=args.port, log_level="info")
     return 0
 
 
@@ -253,12 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     from .dataset import DataError
     from .model import ModelError
     from .rules import RuleError
+    from pydantic import ValidationError
+
     from .crm.settings import CrmSettingsError
     from .store import StoreError
     try:
         return args.func(args)
     except (CliError, CrmSettingsError, DataError, ModelError, RuleError, StoreError) as exc:
         print(f"crmqc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:  # settings from the environment
+        problems = "; ".join(f"CRMQC_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"crmqc: error: invalid settings: {problems}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

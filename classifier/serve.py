@@ -186,7 +186,7 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
             reload_checker(app)
         app.state.store = Store(settings.store_path)
         watcher = None
-        if settings.watch_current and settings.model_name is None and checker is None:
+        if settings.watch_current and settings.model_name is None:
             watcher = asyncio.create_task(watch_current(app))
         yield
         if watcher:

@@ -54,3 +54,15 @@ def test_console_script_runs():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["category"] == "stop"
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"CRMQC_MODEL_NAME": "nope"}, "nope.json not found"),
+    ({"CRMQC_BATCH_LIMIT": "0"}, "invalid settings: CRMQC_BATCH_LIMIT"),
+])
+def test_serve_refuses_bad_settings_with_one_line(env, message, monkeypatch, capsys):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
