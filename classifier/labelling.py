@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as UrlPath
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .agreement import agreement
-from .store import Store, StoreError
+from .store import MAX_ID, NotFound, Store, StoreError
 
 Mode = Literal["uncertain", "random", "overlap", "suspects"]
 STATIC = Path(__file__).parent / "static"
@@ -21,7 +22,7 @@ SUSPECT_CONFIDENCE = 0.8
 
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment_id: int
+    comment_id: int = Field(ge=1, le=MAX_ID)
     annotator: str = Field(min_length=1, max_length=64)
     category: Literal["stop", "subject_only", "outcome_only", "padding", "expanded"]
     note: str = Field("", max_length=2000)
@@ -31,7 +32,7 @@ class LabelIn(BaseModel):
 class AnnotatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     annotator: str = Field(min_length=1, max_length=64)
-    comment_id: int | None = None
+    comment_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class PoolScores:
@@ -45,24 +46,16 @@ class PoolScores:
         with self._lock:
             size = store.pool_size()
             if self._version != (checker.model_version, size):
-                rows = store.db.execute("SELECT id, text FROM comments ORDER BY id").fetchall()
+                rows = store.pool_texts()
                 verdicts = checker.classify_many([r["text"] for r in rows])
                 self._scores = {r["id"]: v for r, v in zip(rows, verdicts)}
                 self._version = (checker.model_version, size)
             return self._scores
 
 
-def _seen_by(store: Store, annotator: str) -> set[int]:
-    rows = store.db.execute(
-        "SELECT comment_id FROM labels WHERE annotator = ? AND id IN "
-        "(SELECT MAX(id) FROM labels WHERE annotator = ? GROUP BY comment_id) AND action != 'retract'",
-        (annotator, annotator)).fetchall()
-    return {r[0] for r in rows}
-
-
 def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode: str,
                  rng: random.Random) -> int | None:
-    seen = _seen_by(store, annotator)
+    seen = store.seen_by(annotator)
     if mode == "overlap":
         others = {r["comment_id"] for r in store.current_labels() if r["annotator"] != annotator}
         candidates = sorted(others - seen)
@@ -73,8 +66,7 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
                     for r in store.current_labels()
                     if r["comment_id"] not in seen and abs(verdicts[r["comment_id"]].score - r["label"]) >= SUSPECT_CONFIDENCE]
         return max(suspects)[1] if suspects else None
-    ids = [r[0] for r in store.db.execute("SELECT id FROM comments ORDER BY id")]
-    candidates = [i for i in ids if i not in seen]
+    candidates = [i for i in store.comment_ids() if i not in seen]
     if not candidates:
         return None
     if mode == "random":
@@ -110,6 +102,8 @@ def add_labelling_routes(app: FastAPI, get_checker, get_store, dependencies=()) 
     def store_call(fn, *args):
         try:
             return fn(*args)
+        except NotFound as exc:
+            raise ApiError(404, str(exc)) from exc
         except StoreError as exc:
             raise ApiError(422, str(exc)) from exc
 
@@ -131,7 +125,8 @@ def add_labelling_routes(app: FastAPI, get_checker, get_store, dependencies=()) 
         return card(store, checker, next_comment(store, checker, scores, annotator.strip(), mode, rng))
 
     @app.get("/v1/labelling/comments/{comment_id}", dependencies=list(dependencies), tags=["labelling"])
-    def one(comment_id: int, checker=Depends(get_checker), store: Store = Depends(get_store)):
+    def one(comment_id: int = UrlPath(ge=1, le=MAX_ID), checker=Depends(get_checker),
+            store: Store = Depends(get_store)):
         if store.comment(comment_id) is None:
             raise ApiError(404, f"no comment with id {comment_id}")
         return card(store, checker, comment_id)

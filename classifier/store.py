@@ -1,12 +1,14 @@
 """The labelling store: a SQLite file (WAL, transactions) of the comment pool, labels and models.
 
 Nothing is overwritten: a changed label is a new row and the latest wins; an undo is a new
-``retract`` row. Imports and exports are all-or-nothing.
+``retract`` row naming the label it takes back, so the label before it is in force again. Imports and
+exports are all-or-nothing. One connection serves every thread, one thread at a time.
 """
 
 import csv
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,7 +35,8 @@ CREATE TABLE IF NOT EXISTS labels (
     category    TEXT,
     note        TEXT NOT NULL DEFAULT '',
     seconds     REAL,
-    at          TEXT NOT NULL
+    at          TEXT NOT NULL,
+    undoes      INTEGER REFERENCES labels(id)
 );
 CREATE INDEX IF NOT EXISTS labels_by_comment ON labels(comment_id, annotator, id);
 CREATE INDEX IF NOT EXISTS labels_by_annotator ON labels(annotator, id);
@@ -47,15 +50,28 @@ CREATE TABLE IF NOT EXISTS models (
 );
 """
 
-# The latest row of each (comment, annotator); a `label` there is that annotator's current label.
-LATEST = """
+# Each annotator's current label of each comment: the newest `label` row no undo took back. An undo's
+# `retract` row names the label it took back (`undoes`); one written before that column existed
+# (`undoes` NULL) took back every earlier label of its comment and annotator.
+CURRENT = """
 SELECT l.* FROM labels l
-JOIN (SELECT MAX(id) AS id FROM labels WHERE action != 'skip' GROUP BY comment_id, annotator) m ON m.id = l.id
+JOIN (SELECT MAX(x.id) AS id FROM labels x
+      WHERE x.action = 'label'
+        AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.undoes = x.id)
+        AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.comment_id = x.comment_id AND r.annotator = x.annotator
+                        AND r.id > x.id AND r.action = 'retract' AND r.undoes IS NULL)
+      GROUP BY x.comment_id, x.annotator) m ON m.id = l.id
 """
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
 class StoreError(ValueError):
     """Bad input to the store (a file without a `text` column, an unknown category, …)."""
+
+
+class NotFound(StoreError):
+    """An id that names no comment (the HTTP routes answer 404)."""
 
 
 def now() -> str:
@@ -78,20 +94,34 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self._lock = threading.RLock()
         self.db.executescript(SCHEMA)
+        with self.transaction() as db:
+            _migrate(db)
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
     @contextmanager
     def transaction(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        """A write transaction; no other thread uses the connection until it ends."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def _row(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self.db.execute(sql, params).fetchone()
 
     # --- pool ---------------------------------------------------------------------------------
 
@@ -102,11 +132,13 @@ class Store:
                 reader = csv.DictReader(f)
                 if "text" not in (reader.fieldnames or []):
                     raise StoreError(f"{path.name} has no `text` column")
-                rows = list(reader)
+                rows = list(_whole_rows(reader, path.name))
         except UnicodeDecodeError as exc:
             raise StoreError(f"{path.name} is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
         except FileNotFoundError as exc:
             raise StoreError(f"file not found: {path}") from exc
+        except IsADirectoryError as exc:
+            raise StoreError(f"{path} is a directory, not a CSV file") from exc
         added = duplicates = empty = 0
         stamp = now()
         with self.transaction() as db:
@@ -115,20 +147,32 @@ class Store:
                 if not text.strip():
                     empty += 1
                     continue
-                meta = {k: v for k, v in row.items() if k is not None}
                 cur = db.execute(
                     "INSERT OR IGNORE INTO comments(text, text_key, source, meta, imported_at) VALUES (?,?,?,?,?)",
-                    (text, exact_key(text), meta.get("source", path.name), json.dumps(meta, ensure_ascii=False),
+                    (text, exact_key(text), row.get("source", path.name), json.dumps(row, ensure_ascii=False),
                      stamp))
                 added += cur.rowcount
                 duplicates += 1 - cur.rowcount
         return ImportReport(len(rows), added, duplicates, empty)
 
     def comment(self, comment_id: int) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM comments WHERE id = ?", (comment_id,)).fetchone()
+        if not 1 <= comment_id <= MAX_ID:  # no such comment, rather than sqlite3's OverflowError
+            return None
+        return self._row("SELECT * FROM comments WHERE id = ?", (comment_id,))
 
     def pool_size(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM comments").fetchone()[0]
+        return self._row("SELECT COUNT(*) FROM comments")[0]
+
+    def comment_ids(self) -> list[int]:
+        return [r[0] for r in self._rows("SELECT id FROM comments ORDER BY id")]
+
+    def pool_texts(self) -> list[sqlite3.Row]:
+        """The id and text of every pool comment, by id."""
+        return self._rows("SELECT id, text FROM comments ORDER BY id")
+
+    def _require_comment(self, comment_id: int) -> None:
+        if self.comment(comment_id) is None:
+            raise NotFound(f"no comment with id {comment_id}")
 
     # --- labels -------------------------------------------------------------------------------
 
@@ -137,9 +181,8 @@ class Store:
         if category not in LABEL_OF:
             raise StoreError(f"unknown category {category!r} (one of {', '.join(config.CATEGORIES)})")
         annotator = _annotator(annotator)
-        if self.comment(comment_id) is None:
-            raise StoreError(f"no comment with id {comment_id}")
         with self.transaction() as db:
+            self._require_comment(comment_id)
             cur = db.execute(
                 "INSERT INTO labels(comment_id, annotator, action, label, category, note, seconds, at) "
                 "VALUES (?,?,?,?,?,?,?,?)",
@@ -147,32 +190,42 @@ class Store:
             return cur.lastrowid
 
     def skip(self, comment_id: int, annotator: str) -> None:
+        annotator = _annotator(annotator)
         with self.transaction() as db:
+            self._require_comment(comment_id)
             db.execute("INSERT INTO labels(comment_id, annotator, action, at) VALUES (?,?,?,?)",
-                       (comment_id, _annotator(annotator), "skip", now()))
+                       (comment_id, annotator, "skip", now()))
 
     def undo(self, annotator: str) -> int | None:
-        """Retract the annotator's latest label (a new row; history stays). Returns the comment id."""
+        """Take back the annotator's latest label still in force: a new row naming it, so the label the
+        annotator gave that comment before (if any) is in force again. Returns the comment id."""
         annotator = _annotator(annotator)
-        last = self.db.execute(
-            LATEST + " WHERE l.annotator = ? AND l.action = 'label' ORDER BY l.id DESC LIMIT 1", (annotator,)
-        ).fetchone()
-        if last is None:
-            return None
         with self.transaction() as db:
-            db.execute("INSERT INTO labels(comment_id, annotator, action, at) VALUES (?,?,?,?)",
-                       (last["comment_id"], annotator, "retract", now()))
+            last = db.execute(CURRENT + " WHERE l.annotator = ? ORDER BY l.id DESC LIMIT 1",
+                              (annotator,)).fetchone()
+            if last is None:
+                return None
+            db.execute("INSERT INTO labels(comment_id, annotator, action, undoes, at) VALUES (?,?,?,?,?)",
+                       (last["comment_id"], annotator, "retract", last["id"], now()))
         return last["comment_id"]
 
     def current_labels(self) -> list[sqlite3.Row]:
         """Each annotator's current label of each comment, with the comment's text."""
-        return self.db.execute(
+        return self._rows(
             "SELECT x.comment_id, x.annotator, x.label, x.category, x.note, x.seconds, x.at, x.id, c.text, "
-            f"c.source FROM ({LATEST}) x JOIN comments c ON c.id = x.comment_id WHERE x.action = 'label' "
-            "ORDER BY x.comment_id, x.annotator").fetchall()
+            f"c.source FROM ({CURRENT}) x JOIN comments c ON c.id = x.comment_id "
+            "ORDER BY x.comment_id, x.annotator")
+
+    def seen_by(self, annotator: str) -> set[int]:
+        """The comments the annotator has a label on, or skipped last: the queue does not offer them."""
+        rows = self._rows(
+            f"SELECT comment_id FROM ({CURRENT}) WHERE annotator = ? UNION "
+            "SELECT comment_id FROM labels WHERE action = 'skip' AND id IN "
+            "(SELECT MAX(id) FROM labels WHERE annotator = ? GROUP BY comment_id)", (annotator, annotator))
+        return {r[0] for r in rows}
 
     def history(self, comment_id: int) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM labels WHERE comment_id = ? ORDER BY id", (comment_id,)).fetchall()
+        return self._rows("SELECT * FROM labels WHERE comment_id = ? ORDER BY id", (comment_id,))
 
     def export_csv(self, out: Path) -> int:
         """The latest label of each labelled comment, LABELLING.md format, ordered by comment id.
@@ -200,6 +253,23 @@ class Store:
         with self.transaction() as db:
             db.execute("INSERT INTO models(name, version, promoted, report, at) VALUES (?,?,?,?,?)",
                        (name, version, int(promoted), json.dumps(report, ensure_ascii=False), now()))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a store made by an older version up to SCHEMA; every stored row stays as it was."""
+    if "undoes" not in {r["name"] for r in db.execute("PRAGMA table_info(labels)")}:
+        db.execute("ALTER TABLE labels ADD COLUMN undoes INTEGER REFERENCES labels(id)")
+    db.execute("CREATE INDEX IF NOT EXISTS labels_by_undoes ON labels(undoes)")
+
+
+def _whole_rows(reader: csv.DictReader, name: str):
+    """The rows of `reader`, refusing one with more fields than the header: DictReader would put the
+    surplus under the key None, and a text with an unquoted comma would lose its end."""
+    for row in reader:
+        if None in row:
+            raise StoreError(f"{name}, line {reader.line_num}: {len(row[None])} more fields than the header "
+                             "has (put a text that contains commas in double quotes)")
+        yield row
 
 
 def _annotator(name: str) -> str:

@@ -1,10 +1,15 @@
 import csv
+import random
+import sqlite3
+import threading
 
 import pytest
 
+from classifier import config
 from classifier import store as store_module
 from classifier.agreement import agreement
-from classifier.store import Store, StoreError
+from classifier.cli import main
+from classifier.store import NotFound, Store, StoreError
 
 
 @pytest.fixture
@@ -114,3 +119,139 @@ def test_cohens_kappa(a, b, kappa):
     report = agreement(rows)
     assert report["pairs"][0]["kappa"] == pytest.approx(kappa)
     assert len(report["disagreements"]) == sum(x != y for x, y in zip(a, b))
+
+
+def _current(store):
+    return {(r["comment_id"], r["annotator"]): r["category"] for r in store.current_labels()}
+
+
+def test_undo_after_a_relabel_restores_the_previous_label(store, tmp_path):
+    store.import_csv(_pool(tmp_path, ["Клиент думает", "НД"]))
+    store.add_label(1, "anna", "expanded")
+    store.add_label(2, "anna", "stop")
+    store.add_label(1, "anna", "subject_only")  # relabelled
+    assert store.undo("anna") == 1
+    assert _current(store) == {(1, "anna"): "expanded", (2, "anna"): "stop"}
+    assert 1 in store.seen_by("anna"), "a comment that is still labelled is not offered again"
+    assert store.undo("anna") == 2
+    assert store.undo("anna") == 1
+    assert _current(store) == {}
+    assert store.seen_by("anna") == set()
+    assert store.undo("anna") is None
+    assert [r["action"] for r in store.history(1)] == ["label", "label", "retract", "retract"]
+
+
+def test_undo_takes_back_only_the_annotators_own_labels(store, tmp_path):
+    store.import_csv(_pool(tmp_path, ["Клиент думает"]))
+    store.add_label(1, "anna", "expanded")
+    store.add_label(1, "boris", "stop")
+    store.add_label(1, "anna", "padding")
+    assert store.undo("anna") == 1
+    assert _current(store) == {(1, "anna"): "expanded", (1, "boris"): "stop"}
+
+
+# The labels table before retract rows named the label they take back.
+LEGACY_SCHEMA = """
+CREATE TABLE comments (id INTEGER PRIMARY KEY, text TEXT NOT NULL, text_key TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL DEFAULT '', meta TEXT NOT NULL DEFAULT '{}', imported_at TEXT NOT NULL);
+CREATE TABLE labels (id INTEGER PRIMARY KEY, comment_id INTEGER NOT NULL REFERENCES comments(id),
+    annotator TEXT NOT NULL, action TEXT NOT NULL CHECK (action IN ('label', 'retract', 'skip')),
+    label INTEGER CHECK (label IN (0, 1)), category TEXT, note TEXT NOT NULL DEFAULT '', seconds REAL,
+    at TEXT NOT NULL);
+INSERT INTO comments VALUES (1, 'Клиент думает', 'клиент думает', 'old.csv', '{}', '2024-01-01T00:00:00+00:00');
+INSERT INTO comments VALUES (2, 'НД', 'нд', 'old.csv', '{}', '2024-01-01T00:00:00+00:00');
+INSERT INTO labels(comment_id, annotator, action, label, category, at) VALUES
+    (1, 'anna', 'label', 1, 'expanded', '2024-01-01T00:00:01+00:00'),
+    (1, 'anna', 'label', 0, 'stop', '2024-01-01T00:00:02+00:00'),
+    (1, 'anna', 'retract', NULL, NULL, '2024-01-01T00:00:03+00:00'),
+    (2, 'anna', 'label', 0, 'stop', '2024-01-01T00:00:04+00:00');
+"""
+
+
+def test_a_store_from_before_the_undo_history_keeps_its_labels(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(LEGACY_SCHEMA)
+    db.close()
+    for _ in range(2):  # opening twice: the migration runs once
+        old = Store(path)
+        assert _current(old) == {(2, "anna"): "stop"}, "an old undo still took back every label it did"
+        assert len(old.history(1)) == 3
+        old.close()
+    old = Store(path)
+    old.add_label(1, "anna", "padding")
+    old.add_label(1, "anna", "outcome_only")
+    assert old.undo("anna") == 1
+    assert _current(old) == {(1, "anna"): "padding", (2, "anna"): "stop"}
+    assert old.undo("anna") == 1
+    assert old.undo("anna") == 2
+    assert old.undo("anna") is None
+    old.close()
+
+
+def test_skip_and_lookups_refuse_unknown_ids(store, tmp_path):
+    store.import_csv(_pool(tmp_path, ["НД"]))
+    for bad in (99, 0, -1, 2**63, 2**70):
+        with pytest.raises(NotFound, match=f"no comment with id {bad}"):
+            store.skip(bad, "anna")
+        with pytest.raises(NotFound, match=f"no comment with id {bad}"):
+            store.add_label(bad, "anna", "stop")
+        assert store.comment(bad) is None
+    assert store.history(1) == [] and store.pool_size() == 1
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused(store, tmp_path):
+    path = tmp_path / "pool.csv"
+    path.write_text("text,deal_id\nНД,1\nОтказ, дорого, перезвонить в мае,2\nок,3\n", encoding="utf-8")
+    with pytest.raises(StoreError, match=r"pool.csv, line 3: 2 more fields than the header"):
+        store.import_csv(path)
+    assert store.pool_size() == 0
+
+
+def test_a_directory_is_not_a_pool_file(store, tmp_path, capsys):
+    with pytest.raises(StoreError, match="is a directory"):
+        store.import_csv(tmp_path)
+    db = str(tmp_path / "cli.sqlite3")
+    assert main(["--store", db, "pool", "import", str(tmp_path)]) == 2
+    assert main(["--store", db, "pool", "import", str(tmp_path / "missing.csv")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("crmqc: error: ") for line in err)
+    assert "is a directory" in err[0] and "file not found" in err[1]
+
+
+def test_many_threads_share_one_store(store, tmp_path):
+    store.import_csv(_pool(tmp_path, [f"комментарий {i}" for i in range(20)]))
+    start, errors, expected, rows = threading.Barrier(8), [], {}, []
+
+    def work(n):
+        rng, annotator, stack, written = random.Random(n), f"annotator{n}", [], 0
+        try:
+            start.wait()
+            for _ in range(50):
+                comment_id, op = rng.randint(1, 20), rng.random()
+                if op < 0.6:
+                    category = rng.choice(config.CATEGORIES)
+                    store.add_label(comment_id, annotator, category)
+                    stack.append((comment_id, category))
+                    written += 1
+                elif op < 0.8:
+                    store.skip(comment_id, annotator)
+                    written += 1
+                else:
+                    want = stack.pop()[0] if stack else None
+                    assert store.undo(annotator) == want
+                    written += want is not None
+                store.current_labels()
+        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's name
+            errors.append(f"{annotator}: {exc!r}")
+        expected.update({(comment_id, annotator): category for comment_id, category in stack})
+        rows.append(written)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _current(store) == expected
+    assert sum(len(store.history(i)) for i in range(1, 21)) == sum(rows)

@@ -67,7 +67,7 @@
       const r = await api("POST", "/v1/labelling/undo", { annotator: me });
       if (r.comment_id === null) return;
       show(await api("GET", "/v1/labelling/comments/" + r.comment_id));
-      $("previous").textContent = "Последняя метка отменена — разметьте комментарий заново.";
+      $("previous").textContent = "Последняя метка отменена: снова действует ваша прежняя метка этого комментария, если она была. Можно разметить заново.";
       stats();
     } catch (e) { fail(e); }
   }
