@@ -1,7 +1,9 @@
-"""Retrain on data/ plus the QA analysts' labels; promote only a model that is not worse.
+"""Retrain on data/ plus the QA analysts' labels; promote only a model that keeps the hard guarantees
+and is not worse.
 
 The candidate and the model in service are measured on the fixed test split and on the frozen
-adversarial set (data/adversarial.csv); neither is ever trained on.
+adversarial set (data/adversarial.csv); neither, nor a near-duplicate of their comments, is ever
+trained on.
 """
 
 import csv
@@ -11,17 +13,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from . import config
 from .checker import CommentChecker, current_model_name
-from .dataset import exact_key, read_labelled
-from .evaluate import metrics
+from .dataset import exact_key, near_key, read_labelled
 from .model import DEFAULT_PARAMS, Model, ModelError, fit
 from .store import Store
-from .train import featurize, read_rows, train
+from .train import featurize, point_current, read_rows, train
 
 ADVERSARIAL_CSV = config.DATA_DIR / "adversarial.csv"
+# Hard guarantees, whatever the model in service does: the least share of the category's rows of
+# data/test.csv a candidate rejects.
+GUARANTEES = (("stop", 1.0), ("padding", 0.95))
+# Not worse than the model in service: (measure, what it is).
+COMPARED = (("test_f1", "F1 of `expanded` on data/test.csv"),
+            ("adversarial_accuracy", "accuracy on data/adversarial.csv"))
 
 
 @dataclass
@@ -33,37 +41,47 @@ class Decision:
     scores: dict = field(default_factory=dict)
 
 
+def duplicate_keys(text: str) -> set[str]:
+    """The exact and the near key of a comment (see classifier.dataset); an empty near key matches nothing."""
+    return {exact_key(text), near_key(text)} - {""}
+
+
 def held_out_keys() -> set[str]:
-    keys = {exact_key(r["text"]) for r in read_rows(config.TEST_CSV)}
-    if ADVERSARIAL_CSV.is_file():
-        keys |= {exact_key(r["text"]) for r in read_labelled(ADVERSARIAL_CSV)}
-    return keys
+    rows = read_rows(config.TEST_CSV) + (read_labelled(ADVERSARIAL_CSV) if ADVERSARIAL_CSV.is_file() else [])
+    return {key for r in rows for key in duplicate_keys(r["text"])}
 
 
 def exported_rows(store: Store) -> tuple[list[dict], int]:
-    """The store's latest labels, without any comment of the test or adversarial sets."""
+    """The store's latest labels, without any comment of the test or adversarial sets or a near-duplicate of one."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "labels.csv"
         store.export_csv(path)
         rows = read_labelled(path)
     held = held_out_keys()
-    kept = [r for r in rows if exact_key(r["text"]) not in held]
+    kept = [r for r in rows if not duplicate_keys(r["text"]) & held]
     return kept, len(rows) - len(kept)
 
 
 def score(checker: CommentChecker) -> dict:
+    """Unrounded measures for the promotion rule; a rejection share only when data/test.csv has such rows."""
     test = read_rows(config.TEST_CSV)
-    result = {"test_f1": metrics(test, checker.classify_many([r["text"] for r in test]))["expanded"]["f1"]}
+    pred = [int(v.expanded) for v in checker.classify_many([r["text"] for r in test])]
+    result = {"test_f1": f1_score([r["label"] for r in test], pred, zero_division=0.0)}
+    for category, _ in GUARANTEES:
+        rejected = [not p for r, p in zip(test, pred) if r["category"] == category]
+        if rejected:
+            result[f"{category}_rejection"] = sum(rejected) / len(rejected)
     if ADVERSARIAL_CSV.is_file():
         adv = read_labelled(ADVERSARIAL_CSV)
-        result["adversarial_accuracy"] = metrics(adv, checker.classify_many([r["text"] for r in adv]))["accuracy"]
+        adv_pred = [int(v.expanded) for v in checker.classify_many([r["text"] for r in adv])]
+        result["adversarial_accuracy"] = accuracy_score([r["label"] for r in adv], adv_pred)
     return result
 
 
 def retrain(store: Store, models_dir: Path = config.MODELS_DIR, log=print) -> Decision:
     extra, dropped = exported_rows(store)
     log(f"{len(extra)} labelled comments from the store ({dropped} left out: they are in the test or "
-        "adversarial set)")
+        "adversarial set, or near-duplicates of their comments)")
     name = f"{config.DEFAULT_MODEL_NAME}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     train(name=name, models_dir=models_dir, extra_rows=extra, promote=False, log=log)
     candidate = CommentChecker.load(models_dir=models_dir, name=name)
@@ -74,7 +92,7 @@ def retrain(store: Store, models_dir: Path = config.MODELS_DIR, log=print) -> De
         current = None
     decision = _compare(candidate, current)
     if decision.promoted:
-        (Path(models_dir) / config.CURRENT_POINTER.name).write_text(name + "\n", encoding="utf-8")
+        point_current(models_dir, name)
     store.record_model(name, candidate.model_version, decision.promoted,
                        {"reasons": decision.reasons, "scores": decision.scores})
     return decision
@@ -82,22 +100,33 @@ def retrain(store: Store, models_dir: Path = config.MODELS_DIR, log=print) -> De
 
 def _compare(candidate: CommentChecker, current: CommentChecker | None) -> Decision:
     new = score(candidate)
-    decision = Decision(candidate.model_version, current.model_version if current else None, True,
-                        scores={"candidate": new})
-    if current is None:
-        decision.reasons.append("promoted: there is no model in service")
-        return decision
-    old = score(current)
-    decision.scores["current"] = old
-    for key, label in (("test_f1", "F1 of `expanded` on data/test.csv"),
-                       ("adversarial_accuracy", "accuracy on data/adversarial.csv")):
-        if key not in new:
-            continue
-        worse = new[key] < old[key]
-        decision.promoted &= not worse
-        decision.reasons.append(f"{label}: {new[key]:.4f} vs {old[key]:.4f} in service — "
-                                + ("worse, not promoted" if worse else "not worse"))
-    return decision
+    old = score(current) if current else None
+    promoted, reasons = decide(new, old)
+    scores = {"candidate": new} if old is None else {"candidate": new, "current": old}
+    return Decision(candidate.model_version, current.model_version if current else None, promoted, reasons, scores)
+
+
+def decide(new: dict, old: dict | None) -> tuple[bool, list[str]]:
+    """Promote only if every guarantee holds and no measure is below the model in service (a tie is not
+    worse); unrounded values. A measure absent from ``new`` had no rows to be measured on."""
+    reasons, promoted = [], True
+    for category, minimum in GUARANTEES:
+        key = f"{category}_rejection"
+        if key in new:
+            failed = new[key] < minimum
+            promoted &= not failed
+            reasons.append(f"share of `{category}` rows of data/test.csv rejected: {new[key]:.6g}, required "
+                           f"≥ {minimum:g} — " + ("FAILED, not promoted" if failed else "kept"))
+    if old is None:
+        reasons.append("there is no model in service to compare with")
+        return promoted, reasons
+    for key, label in COMPARED:
+        if key in new:
+            worse = new[key] < old[key]
+            promoted &= not worse
+            reasons.append(f"{label}: {new[key]:.6g} vs {old[key]:.6g} in service — "
+                           + ("worse, not promoted" if worse else "not worse"))
+    return promoted, reasons
 
 
 def suspects(store: Store | None, confidence: float = 0.8, folds: int = 5, log=print) -> list[dict]:

@@ -2,6 +2,7 @@
 train only, measure it on data/test.csv, and save it with its card."""
 
 import csv
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,22 @@ def read_rows(path: Path) -> list[dict]:
     for row in rows:
         row["label"] = int(row["label"])
     return rows
+
+
+def point_current(models_dir: Path, name: str) -> None:
+    """Point models/CURRENT at ``name`` in one step: the service watching it never reads half a name.
+
+    Written to a temporary file in the same directory, then renamed over the pointer."""
+    pointer = Path(models_dir) / config.CURRENT_POINTER.name
+    tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, pointer)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def featurize(rows: list[dict], rules: RuleBook, lemmatizer: Lemmatizer) -> list[Features]:
@@ -92,6 +109,6 @@ def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODEL
     card["metrics"] = {"test": metrics_by_part(test_rows, checker.classify_many([r["text"] for r in test_rows]))}
     save(model, Path(models_dir), name)
     if promote:
-        (Path(models_dir) / config.CURRENT_POINTER.name).write_text(name + "\n", encoding="utf-8")
+        point_current(models_dir, name)
     log(f"saved {name}.joblib and {name}.json in {Path(models_dir).name}/ ({time.perf_counter() - started:.1f}s)")
     return model
