@@ -1,13 +1,16 @@
 """The FastAPI app: a thin HTTP shell over CommentChecker.classify_many().
 
 The lifespan builds the checker once; routes get it through a dependency. CPU-bound routes
-are plain ``def`` so they run in the thread pool and never block the event loop.
+are plain ``def`` so they run in the thread pool and never block the event loop. The shared
+dependencies only read app state or headers, so they are ``async def``: FastAPI would run a plain
+``def`` dependency in the thread pool, and the async single-score route would pay that hop anyway.
 """
 
 import asyncio
 import json
 import logging
 import secrets
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -104,19 +107,19 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     return _error(exc.status_code, detail)
 
 
-def get_checker(request: Request) -> CommentChecker:
+async def get_checker(request: Request) -> CommentChecker:
     return request.app.state.checker
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def require_admin_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
+async def require_admin_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
     if not settings.admin_keys:
         raise ApiError(403, "admin calls are off: set CRMQC_ADMIN_KEYS to enable them")
     given = request.headers.get("x-admin-key", "")
@@ -124,36 +127,78 @@ def require_admin_key(request: Request, settings: Settings = Depends(get_setting
         raise ApiError(401, "missing or invalid X-Admin-Key header")
 
 
-def reload_checker(app: FastAPI, name: str | None = None) -> CommentChecker:
-    """Load a model beside the one in service, then swap: requests in flight keep the old one."""
+def reload_checker(app: FastAPI, name: str | None = None, *, from_watcher: bool = False) -> CommentChecker | None:
+    """Load a model beside the one in service, then swap: requests in flight keep the old one.
+
+    ``name`` pins that model: the CURRENT watcher leaves it in service until a reload without a
+    name, which serves ``settings.model_name`` or, when that is unset, the model in models/CURRENT
+    again. ``from_watcher`` drops the loaded model if a pin arrived while it was loading (and
+    returns None), so a slow watcher reload never overrides an admin's choice.
+    """
     settings: Settings = app.state.settings
-    checker = CommentChecker.load(models_dir=settings.models_dir, name=name or settings.model_name,
+    pointer = None
+    if name is None and settings.model_name is None:
+        pointer = current_model_name(settings.models_dir)
+    checker = CommentChecker.load(models_dir=settings.models_dir, name=name or settings.model_name or pointer,
                                   rules_dir=settings.rules_dir, threshold=settings.threshold)
-    app.state.checker = checker
-    log.info("serving model %s", checker.model_version)
+    with app.state.reload_lock:
+        if from_watcher and app.state.pinned:
+            log.info("models/CURRENT names %s, but a pinned model stays in service", pointer)
+            return None
+        app.state.checker = checker
+        app.state.pinned = name is not None
+        if pointer is not None:
+            app.state.current_seen = pointer
+    log.info("serving model %s%s", checker.model_version, " (pinned)" if name is not None else "")
     return checker
 
 
-async def watch_current(app: FastAPI) -> None:
-    """Follow models/CURRENT: a promoted model goes into service without a restart."""
+def check_current(app: FastAPI) -> bool:
+    """One look at models/CURRENT; True when it named a new model and that model went into service.
+
+    Compares the pointer with the value last read from it, not with the model in service: a model
+    pinned with ``/v1/admin/reload?model=`` differs from CURRENT on purpose. While a pin holds, nothing
+    is read. Blocking (file reads, model loading): call it in a thread. Load errors propagate and the
+    pointer counts as unread, so the next check tries again.
+    """
+    if app.state.pinned:
+        return False
+    name = current_model_name(app.state.settings.models_dir)
+    if name == app.state.current_seen:
+        return False
+    return reload_checker(app, from_watcher=True) is not None
+
+
+async def watch_current(app: FastAPI, sleep=asyncio.sleep) -> None:
+    """Follow models/CURRENT: a promoted model goes into service without a restart.
+
+    Any error is logged and retried after a wait that doubles up to ``settings.watch_max_seconds``,
+    so a pointer at a broken model costs one log line per wait, not a busy loop.
+    """
     settings: Settings = app.state.settings
+    delay = settings.watch_seconds
     while True:
-        await asyncio.sleep(settings.watch_seconds)
-        name = current_model_name(settings.models_dir)
-        if name != app.state.checker.model.card.get("name"):
-            try:
-                await asyncio.to_thread(reload_checker, app)
-            except ModelError as exc:
-                log.error("models/CURRENT names %s, which does not load: %s", name, exc)
+        await sleep(delay)
+        try:
+            await asyncio.to_thread(check_current, app)
+        except Exception as exc:
+            retry = min(delay * 2, max(settings.watch_max_seconds, settings.watch_seconds))
+            if isinstance(exc, ModelError):
+                log.error("models/CURRENT names a model that does not load (next try in %.3g s): %s", retry, exc)
+            else:
+                log.exception("checking models/CURRENT failed (next try in %.3g s)", retry)
+            delay = retry
+        else:
+            delay = settings.watch_seconds
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise ApiError(415, f"content type must be application/json, got {kind or 'none'}")
 
 
-def require_api_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
+async def require_api_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
     if not settings.api_keys:
         return
     given = request.headers.get("x-api-key", "")
@@ -180,8 +225,13 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
+        app.state.reload_lock = threading.Lock()
+        app.state.pinned = False
+        app.state.current_seen = None  # the name last read from models/CURRENT
         if checker is not None:
             app.state.checker = checker
+            if settings.model_name is None:  # a preloaded checker comes from CURRENT (see preloaded_app)
+                app.state.current_seen = checker.model.card.get("name")
         else:
             reload_checker(app)
         app.state.store = Store(settings.store_path)
@@ -260,12 +310,23 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/admin/reload", dependencies=[Depends(require_admin_key)], tags=["service"])
-    def reload(request: Request, model: str | None = Query(None, description="model name; default models/CURRENT")):
+    def reload(request: Request, model: str | None = Query(
+            None, description="model name to pin; default: CRMQC_MODEL_NAME, else models/CURRENT, which is then "
+                              "followed again")):
+        """Load a model and put it into service without a restart; on error the old one stays.
+
+        With `model=NAME` the model is **pinned**: the service stops following models/CURRENT, and a
+        later change of CURRENT leaves NAME in service. A reload without `model=` ends the pin: it loads
+        the model CURRENT names now (or CRMQC_MODEL_NAME when set), and CURRENT is followed again.
+        `follows_current` in the answer says which of the two holds.
+        """
         try:
             loaded = reload_checker(request.app, model)
         except ModelError as exc:
             raise ApiError(422, f"model not loaded, the old one stays in service: {exc}") from exc
-        return {"model_version": loaded.model_version}
+        settings: Settings = request.app.state.settings
+        follows = model is None and settings.model_name is None and settings.watch_current
+        return {"model_version": loaded.model_version, "follows_current": follows}
 
     add_labelling_routes(app, get_checker, get_store, dependencies=v1)
     add_crm_routes(app, get_checker, load_crm_settings(settings.rules_dir / "crm.yaml"), dependencies=v1)

@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     max_text_length: int = Field(5000, ge=1, le=1_000_000)
     store_path: Path = config.ROOT / "var" / "labels.sqlite3"
     watch_current: bool = Field(True, description="reload when models/CURRENT points at another model")
-    watch_seconds: float = Field(2.0, gt=0)
+    watch_seconds: float = Field(2.0, gt=0, description="how often models/CURRENT is read")
+    watch_max_seconds: float = Field(60.0, gt=0, description="longest wait between retries after a failed "
+                                                             "reload; the wait doubles from watch_seconds")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

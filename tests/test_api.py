@@ -1,3 +1,6 @@
+import inspect
+
+import fastapi.dependencies.utils
 import pytest
 from fastapi.testclient import TestClient
 
@@ -118,3 +121,32 @@ def test_api_keys(checker, tmp_path):
         ok = c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "secret"})
         assert ok.status_code == 200
         assert c.get("/healthz").status_code == 200, "health checks need no key"
+
+
+def _dependency_calls(dependant):
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from _dependency_calls(sub)
+
+
+def test_the_async_score_route_has_only_async_dependencies(client):
+    route = next(r for r in client.app.routes if getattr(r, "path", None) == "/v1/comments/score")
+    calls = list(_dependency_calls(route.dependant))
+    assert {c.__name__ for c in calls} >= {"require_json", "require_api_key", "get_settings", "get_checker"}
+    sync = [c.__name__ for c in calls if not inspect.iscoroutinefunction(c)]
+    assert not sync, f"sync dependencies run in the thread pool: {sync}"
+
+
+def test_scoring_one_comment_never_uses_the_thread_pool(client, monkeypatch):
+    used = []
+    real = fastapi.dependencies.utils.run_in_threadpool
+
+    async def spy(func, *args, **kwargs):
+        used.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", spy)
+    assert client.post("/v1/comments/score", json={"text": "НД"}).status_code == 200
+    assert client.post("/v1/comments/score", json={"text": "НД"}, headers={"content-type": "text/plain"}
+                       ).status_code == 415
+    assert used == []

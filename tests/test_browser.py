@@ -26,6 +26,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_started(server, thread: threading.Thread, seconds: float = 20.0) -> None:
+    """Wait for the uvicorn ``server`` running in ``thread``; fail with a reason instead of hanging."""
+    deadline = time.monotonic() + seconds
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail("the test server stopped before it started (its error is in the log above)")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail(f"the test server did not start within {seconds:g} s")
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def base_url(checker, tmp_path_factory):
     port = _free_port()
@@ -34,11 +46,7 @@ def base_url(checker, tmp_path_factory):
                                            port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
+    _wait_started(server, thread)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
@@ -86,6 +94,27 @@ def test_an_expanded_comment_is_accepted(page):
     assert verdict.inner_text() == "Развёрнутый комментарий"
     assert page.locator("#hints li").count() == 0
     assert page.locator("#marked-wrap").is_hidden()
+
+
+class _NeverStarts:
+    started = should_exit = False
+
+
+def test_waiting_for_a_server_that_never_starts_fails_in_time():
+    thread = threading.Thread(target=time.sleep, args=(5,), daemon=True)
+    thread.start()
+    began = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match="did not start within 0.3 s"):
+        _wait_started(_NeverStarts(), thread, seconds=0.3)
+    assert time.monotonic() - began < 3
+
+
+def test_waiting_for_a_server_whose_thread_died_fails_at_once():
+    thread = threading.Thread(target=lambda: None)
+    thread.start()
+    thread.join()
+    with pytest.raises(pytest.fail.Exception, match="stopped before it started"):
+        _wait_started(_NeverStarts(), thread, seconds=30)
 
 
 def test_ctrl_enter_checks_at_once(page):

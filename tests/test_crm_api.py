@@ -1,30 +1,51 @@
 """The CRM endpoints over HTTP with the real model as the judge; malformed input is a 422 naming the field."""
 
 import copy
+import os
 
 import pytest
 from fastapi.testclient import TestClient
 
-from classifier.crm_api import add_crm_routes
 from classifier.crm_schemas import DEAL_EXAMPLE
-from classifier.serve import create_app, get_checker
+from classifier.serve import create_app
 from classifier.settings import Settings
 from tests.crm_fixtures import call, comment, deal_json, email, product_rows
 
 EXPANDED = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
 
 
-def crm_app(settings: Settings, checker):
-    app = create_app(settings, checker=checker)
-    if not any(getattr(r, "path", None) == "/v1/deals/evaluate" for r in app.routes):
-        add_crm_routes(app, get_checker)  # until create_app wires them in itself
-    return app
+def _isolated_settings(mp: pytest.MonkeyPatch, var, **changes) -> Settings:
+    """Settings that neither the environment nor the real var/ and models/CURRENT can reach."""
+    for key in list(os.environ):
+        if key.upper().startswith("CRMQC_"):
+            mp.delenv(key)
+    return Settings(store_path=var / "labels.sqlite3", watch_current=False, **changes)
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    return lambda **changes: _isolated_settings(monkeypatch, tmp_path, **changes)
 
 
 @pytest.fixture(scope="module")
-def client(checker):
-    with TestClient(crm_app(Settings(), checker)) as c:
-        yield c
+def client(checker, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        app = create_app(_isolated_settings(mp, tmp_path_factory.mktemp("var")), checker=checker)
+        with TestClient(app) as c:
+            yield c
+
+
+def test_the_settings_ignore_the_environment_and_the_real_var(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRMQC_API_KEYS", "from-the-environment")
+    monkeypatch.setenv("CRMQC_STORE_PATH", "/nonexistent/labels.sqlite3")
+    made = settings(batch_limit=7)
+    assert made.api_keys == [] and made.batch_limit == 7
+    assert made.store_path.parent == tmp_path and made.watch_current is False
+
+
+def test_the_module_client_is_isolated(client, tmp_path_factory):
+    used = client.app.state.settings
+    assert used.store_path.is_relative_to(tmp_path_factory.getbasetemp()) and used.watch_current is False
 
 
 def test_evaluate_the_documented_example(client):
@@ -155,8 +176,8 @@ def test_malformed_input_is_422_naming_the_field(client, case, path, body, field
     assert field in [e["field"] for e in payload["errors"]] or payload["detail"].startswith(field)
 
 
-def test_crm_routes_need_the_api_key(checker):
-    with TestClient(crm_app(Settings(api_keys=["secret"]), checker)) as c:
+def test_crm_routes_need_the_api_key(checker, settings):
+    with TestClient(create_app(settings(api_keys=["secret"]), checker=checker)) as c:
         assert c.post("/v1/contacts/check", json={"contact": {"ID": "1"}}).status_code == 401
         ok = c.post("/v1/contacts/check", json={"contact": {"ID": "1"}}, headers={"X-API-Key": "secret"})
         assert ok.status_code == 200
@@ -181,8 +202,8 @@ FIELDS = [("deal", "DATE_CREATE"), ("deal", "OPPORTUNITY"), ("deal", "UF_CRM_PRO
           ("product_rows", "QUANTITY")]
 
 
-def test_junk_in_any_field_is_200_or_422_never_500(checker):
-    with TestClient(crm_app(Settings(), checker), raise_server_exceptions=False) as c:
+def test_junk_in_any_field_is_200_or_422_never_500(checker, settings):
+    with TestClient(create_app(settings(), checker=checker), raise_server_exceptions=False) as c:
         for (part, key), junk in [(f, j) for f in FIELDS for j in JUNK]:
             body = copy.deepcopy(DEAL_EXAMPLE)
             record = body[part] if part == "deal" else body[part][0]

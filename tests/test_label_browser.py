@@ -1,13 +1,15 @@
 """The labelling page in headless Chromium, keyboard only, two annotators."""
 
 import csv
+import re
 
 import pytest
 
 from classifier import config
 from classifier.store import Store
 
-from .test_browser import CHROMIUM, _free_port, sync_api  # noqa: F401 - skips with it when Chromium is absent
+from .test_browser import (  # noqa: F401 - skips with it when Chromium is absent
+    CHROMIUM, _free_port, _wait_started, sync_api)
 
 pytestmark = pytest.mark.browser
 
@@ -15,7 +17,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def served(checker, tmp_path_factory):
     import threading
-    import time
 
     import uvicorn
 
@@ -34,8 +35,7 @@ def served(checker, tmp_path_factory):
                                            host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    _wait_started(server, thread, seconds=20)
     yield f"http://127.0.0.1:{port}", db
     server.should_exit = True
     thread.join(timeout=10)
@@ -58,7 +58,14 @@ def _session(browser, url, name, mode):
     page.keyboard.type(name)
     page.keyboard.press("Enter")
     sync_api.expect(page.locator("#me")).to_have_text(name)
-    page.select_option("#mode", mode)
+    # Entering the name fetches a comment from the default queue. Its answer must be on screen before
+    # the mode changes: arriving after the answer for `mode`, it would replace the comment under the
+    # test's keys, `_wait_new` would take that for a label, and the next key would hit a busy page.
+    sync_api.expect(page.locator("#source")).not_to_be_empty()
+    with page.expect_response(lambda r: "/v1/labelling/next" in r.url and f"mode={mode}" in r.url) as asked:
+        page.select_option("#mode", mode)
+    shown = asked.value.json()["comment_id"]
+    sync_api.expect(page.locator("#source")).to_have_text(re.compile(rf"^№ {shown}( ·|$)"))
     page.locator("#mode").blur()
     return page
 

@@ -1,0 +1,215 @@
+"""The models/CURRENT watcher: it follows the pointer, never undoes an admin's pin, and survives errors."""
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from classifier import config, serve
+from classifier.checker import current_model_name
+from classifier.model import ModelError
+from classifier.serve import check_current, create_app, reload_checker, watch_current
+from classifier.settings import Settings
+
+ADMIN = {"X-Admin-Key": "adm"}
+
+
+@pytest.fixture
+def models_dir(tmp_path):
+    """Three loadable models, alpha, beta and gamma (copies of the trained one), CURRENT at alpha."""
+    source = current_model_name()
+    card = json.loads((config.MODELS_DIR / f"{source}.json").read_text(encoding="utf-8"))
+    target = tmp_path / "models"
+    target.mkdir()
+    for name in ("alpha", "beta", "gamma"):
+        shutil.copy(config.MODELS_DIR / f"{source}.joblib", target / f"{name}.joblib")
+        copy = dict(card, name=name, version=f"{name}-1", artifact=f"{name}.joblib")
+        (target / f"{name}.json").write_text(json.dumps(copy), encoding="utf-8")
+    _point(target, "alpha")
+    return target
+
+
+def _point(models_dir, name):
+    (models_dir / "CURRENT").write_text(name + "\n", encoding="utf-8")
+
+
+def _settings(tmp_path, models_dir, **changes) -> Settings:
+    values = dict(models_dir=models_dir, store_path=tmp_path / "labels.sqlite3", admin_keys=["adm"],
+                  watch_seconds=3600)  # the background loop stays asleep: the tests call check_current
+    values.update(changes)
+    return Settings(**values)
+
+
+def _serving(client) -> str:
+    return client.get("/readyz").json()["model_version"]
+
+
+def _wait(condition, what, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {seconds} s for {what}")
+        time.sleep(0.01)
+
+
+def test_follows_current_when_not_pinned(tmp_path, models_dir):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        assert _serving(client) == "alpha-1"
+        assert check_current(client.app) is False, "CURRENT has not changed"
+        _point(models_dir, "gamma")
+        assert check_current(client.app) is True
+        assert _serving(client) == "gamma-1"
+        assert check_current(client.app) is False
+
+
+def test_a_pin_holds_until_a_reload_without_a_model(tmp_path, models_dir):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        r = client.post("/v1/admin/reload", params={"model": "beta"}, headers=ADMIN)
+        assert r.status_code == 200
+        assert r.json() == {"model_version": "beta-1", "follows_current": False}
+        for _ in range(3):
+            assert check_current(client.app) is False
+        assert _serving(client) == "beta-1", "the watcher undid the pin"
+
+        _point(models_dir, "gamma")
+        assert check_current(client.app) is False
+        assert _serving(client) == "beta-1", "a change of CURRENT undid the pin"
+
+        r = client.post("/v1/admin/reload", headers=ADMIN)
+        assert r.json() == {"model_version": "gamma-1", "follows_current": True}
+        assert check_current(client.app) is False, "the reload has read CURRENT already"
+        _point(models_dir, "alpha")
+        assert check_current(client.app) is True
+        assert _serving(client) == "alpha-1"
+
+
+def test_pinning_the_model_current_names_still_pins(tmp_path, models_dir):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        assert client.post("/v1/admin/reload", params={"model": "alpha"}, headers=ADMIN).status_code == 200
+        _point(models_dir, "beta")
+        assert check_current(client.app) is False
+        assert _serving(client) == "alpha-1"
+
+
+def test_a_failed_pin_changes_nothing(tmp_path, models_dir):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        bad = client.post("/v1/admin/reload", params={"model": "nope"}, headers=ADMIN)
+        assert bad.status_code == 422 and "old one stays" in bad.json()["detail"]
+        _point(models_dir, "beta")
+        assert check_current(client.app) is True, "a failed pin must not stop the watcher"
+        assert _serving(client) == "beta-1"
+
+
+def test_a_watcher_load_that_finishes_after_a_pin_is_dropped(tmp_path, models_dir):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        client.post("/v1/admin/reload", params={"model": "beta"}, headers=ADMIN)
+        _point(models_dir, "gamma")
+        # what the watcher does when the pin arrived while it was loading CURRENT's model
+        assert reload_checker(client.app, from_watcher=True) is None
+        assert _serving(client) == "beta-1"
+
+
+def test_a_broken_current_is_retried_until_it_loads(tmp_path, models_dir):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        (models_dir / "gamma.joblib").write_bytes(b"not a model")
+        _point(models_dir, "gamma")
+        for _ in range(2):
+            with pytest.raises(ModelError, match="sha256"):
+                check_current(client.app)
+        assert _serving(client) == "alpha-1"
+        shutil.copy(models_dir / "beta.joblib", models_dir / "gamma.joblib")
+        assert check_current(client.app) is True
+        assert _serving(client) == "gamma-1"
+
+
+def test_the_running_watcher_keeps_a_pin(tmp_path, models_dir, monkeypatch):
+    checks = []
+
+    def counted(app):
+        checks.append(real(app))
+        return checks[-1]
+
+    real = serve.check_current
+    monkeypatch.setattr(serve, "check_current", counted)
+
+    def run(n):
+        start = len(checks)
+        _wait(lambda: len(checks) >= start + n, f"{n} watcher checks")
+
+    with TestClient(create_app(_settings(tmp_path, models_dir, watch_seconds=0.01))) as client:
+        assert client.post("/v1/admin/reload", params={"model": "beta"}, headers=ADMIN).status_code == 200
+        run(5)
+        assert _serving(client) == "beta-1", "the watcher undid the pin"
+        _point(models_dir, "gamma")
+        run(5)
+        assert _serving(client) == "beta-1", "a change of CURRENT undid the pin"
+        assert client.post("/v1/admin/reload", headers=ADMIN).json()["model_version"] == "gamma-1"
+        _point(models_dir, "alpha")
+        _wait(lambda: _serving(client) == "alpha-1", "the watcher to follow CURRENT again")
+
+
+def test_a_model_name_setting_turns_the_watcher_off(tmp_path, models_dir):
+    settings = _settings(tmp_path, models_dir, model_name="beta")
+    with TestClient(create_app(settings)) as client:
+        assert _serving(client) == "beta-1"
+        r = client.post("/v1/admin/reload", headers=ADMIN)
+        assert r.json() == {"model_version": "beta-1", "follows_current": False}
+
+
+def test_the_reload_route_documents_the_pin(tmp_path, models_dir):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        route = client.get("/openapi.json").json()["paths"]["/v1/admin/reload"]["post"]
+        assert "pinned" in route["description"] and "models/CURRENT" in route["description"]
+        assert "pin" in route["parameters"][0]["description"]
+
+
+def test_the_loop_survives_any_error_and_backs_off(monkeypatch, caplog):
+    """Errors double the wait up to the cap, a success resets it; only cancellation ends the loop."""
+    outcomes = [OSError("disk gone"), RuntimeError("bug"), ModelError("broken card"), ValueError("x"),
+                KeyError("y"), RuntimeError("again"), False, RuntimeError("after a success")]
+    waits = []
+
+    def check(app):
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def sleep(seconds):
+        if not outcomes:
+            raise asyncio.CancelledError
+        waits.append(seconds)
+
+    monkeypatch.setattr(serve, "check_current", check)
+    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(watch_seconds=1, watch_max_seconds=8)))
+    with caplog.at_level(logging.ERROR, logger="crmqc"), pytest.raises(asyncio.CancelledError):
+        asyncio.run(watch_current(app, sleep=sleep))
+    assert waits == [1, 2, 4, 8, 8, 8, 8, 1]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 7
+    assert "broken card" in errors[2].getMessage() and errors[2].exc_info is None, "a load error needs no traceback"
+    assert errors[0].exc_info is not None and "next try in 2 s" in errors[0].getMessage()
+
+
+def test_the_cap_is_never_below_the_poll_interval(monkeypatch):
+    outcomes = [RuntimeError("a"), RuntimeError("b")]
+    waits = []
+
+    def check(app):
+        raise outcomes.pop(0)
+
+    async def sleep(seconds):
+        if not outcomes:
+            raise asyncio.CancelledError
+        waits.append(seconds)
+
+    monkeypatch.setattr(serve, "check_current", check)
+    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(watch_seconds=5, watch_max_seconds=1)))
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(watch_current(app, sleep=sleep))
+    assert waits == [5, 5]
