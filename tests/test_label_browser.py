@@ -111,3 +111,30 @@ def test_two_annotators_label_with_the_keyboard(served, browser):
     labels = store.current_labels()
     assert sum(r["annotator"] == "Анна" for r in labels) == 11
     assert any(r["note"] == "спорно: нет срока" for r in store.db.execute("SELECT note FROM labels"))
+
+
+
+def test_a_late_answer_for_a_left_mode_does_not_replace_the_comment(served, browser):
+    """The default queue's answer arrives after the analyst has switched mode: the page keeps the
+    comment of the mode now chosen (a late answer used to replace the one under the analyst's keys)."""
+    url, _ = served
+    page = browser.new_context().new_page()
+    held = []  # the default queue's request, answered only when the test says so
+    page.route(re.compile(r".*/v1/labelling/next\?.*mode=uncertain.*"), lambda route: held.append(route))
+    page.goto(url + "/label")
+    page.keyboard.type("Вера")
+    page.keyboard.press("Enter")
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page did not ask the default queue for a comment"
+    with page.expect_response(lambda r: "mode=random" in r.url) as asked:
+        page.select_option("#mode", "random")
+    shown = re.compile(rf"^№ {asked.value.json()['comment_id']}( ·|$)")
+    sync_api.expect(page.locator("#source")).to_have_text(shown)
+    held[0].fulfill(json={"comment_id": 999_999, "text": "УСТАРЕВШИЙ ОТВЕТ", "source": "", "done": False,
+                          "guess": {"category": "stop", "score": 0.0}})
+    page.wait_for_timeout(1000)
+    sync_api.expect(page.locator("#source")).to_have_text(shown)
+    assert "УСТАРЕВШИЙ" not in page.locator("#text").inner_text()

@@ -5,7 +5,7 @@
   const KEYS = { "1": "stop", "2": "subject_only", "3": "outcome_only", "4": "padding", "5": "expanded" };
   const $ = (id) => document.getElementById(id);
   let me = localStorage.getItem("crmqc.annotator") || "";
-  let current = null, shownAt = 0, busy = false, statsSeq = 0;
+  let current = null, shownAt = 0, busy = false, statsSeq = 0, showSeq = 0;
 
   async function api(method, path, body) {
     const r = await fetch(path, { method, headers: body ? { "Content-Type": "application/json" } : {},
@@ -16,6 +16,13 @@
   }
   function fail(e) { const el = $("error"); el.textContent = "Ошибка: " + e.message; el.hidden = false; }
 
+  // Every request for a comment to show takes a number; only the newest one's answer is shown, so a slow
+  // answer for a mode the analyst has already left never replaces the comment being labelled.
+  async function fetchShown(path) {
+    const mine = ++showSeq;
+    const item = await api("GET", path);
+    if (mine === showSeq) show(item);
+  }
   function show(item) {
     $("error").hidden = true;
     current = item.done ? null : item;
@@ -27,7 +34,7 @@
     }
   }
   async function next() {
-    try { show(await api("GET", `/v1/labelling/next?annotator=${encodeURIComponent(me)}&mode=${$("mode").value}`)); }
+    try { await fetchShown(`/v1/labelling/next?annotator=${encodeURIComponent(me)}&mode=${$("mode").value}`); }
     catch (e) { fail(e); }
     stats();
   }
@@ -66,7 +73,7 @@
     try {
       const r = await api("POST", "/v1/labelling/undo", { annotator: me });
       if (r.comment_id === null) return;
-      show(await api("GET", "/v1/labelling/comments/" + r.comment_id));
+      await fetchShown("/v1/labelling/comments/" + r.comment_id);
       $("previous").textContent = "Последняя метка отменена: снова действует ваша прежняя метка этого комментария, если она была. Можно разметить заново.";
       stats();
     } catch (e) { fail(e); }
