@@ -3,7 +3,10 @@
 import argparse
 import csv
 import json
+import os
+import sqlite3
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import config
@@ -14,6 +17,64 @@ SCORE_COLUMNS = ("expanded", "score", "category", "missing", "rule")
 
 class CliError(Exception):
     """A user error: printed as one line, exit code 2, no traceback."""
+
+
+def _output_file(path, what: str) -> Path:
+    """`path` as a file to be written; refused up front, before any slow work, if it cannot be."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise CliError(f"{what} {path}: is a folder, expected a file name")
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise CliError(f"{what} {path}: folder {folder} {problem}")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{what} {path}: no permission to write in {folder}")
+    return path
+
+
+def _output_dir(path, what: str) -> Path:
+    """`path` as a folder to write into (created if missing); refused up front if it cannot be."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise CliError(f"{what} {path}: " + ("not a folder" if existing == path else f"{existing} is not a folder"))
+    if not os.access(existing, os.W_OK):
+        raise CliError(f"{what} {path}: no permission to write in {existing}")
+    return path
+
+
+@contextmanager
+def _replacing(path: Path):
+    """A text file that replaces `path` only once the block succeeds: a failure leaves the old file as it was."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            yield f
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _in_range(convert, low, high):
+    """An argparse type: `convert(text)` within low..high, else a usage error naming the value."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"expected a number from {low} to {high}, got {text!r}")
+        return value
+    return parse
+
+
+def _os_error(exc: OSError) -> str:
+    """`path: reason` for a failed file operation (both paths for a rename)."""
+    if exc.filename is None:
+        return str(exc)
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    return f"{paths}: {exc.strerror or exc}"
 
 
 def _checker(args):
@@ -30,6 +91,7 @@ def cmd_data_build(args) -> int:
 
 def cmd_train(args) -> int:
     from .train import train
+    _output_dir(args.models_dir, "--models-dir")
     model = train(name=args.name, models_dir=args.models_dir, tune=args.tune,
                   promote=not args.no_promote, log=lambda m: print(m, file=sys.stderr))
     from .evaluate import format_report
@@ -41,8 +103,8 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .dataset import read_labelled
     from .evaluate import format_report, metrics_by_part
-    checker = _checker(args)
     rows = read_labelled(Path(args.data))
+    checker = _checker(args)
     verdicts = checker.classify_many([r["text"] for r in rows])
     report = metrics_by_part(rows, verdicts)
     print(f"model {checker.model_version} on {Path(args.data).name}:")
@@ -67,6 +129,7 @@ def _score_file(args) -> int:
     from tqdm import tqdm
     if not args.output:
         raise CliError("--input needs --output OUT.csv")
+    out = _output_file(args.output, "--output")
     src = Path(args.input)
     if not src.is_file():
         raise CliError(f"input file not found: {src}")
@@ -81,8 +144,7 @@ def _score_file(args) -> int:
         raise CliError(f"{src.name} has no `text` column (columns: {', '.join(fields) or 'none'})")
     checker = _checker(args)
     out_fields = fields + [c for c in SCORE_COLUMNS if c not in fields]
-    tmp = Path(args.output).with_suffix(".partial")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with _replacing(out) as f:
         writer = csv.DictWriter(f, fieldnames=out_fields, extrasaction="ignore")
         writer.writeheader()
         bar = tqdm(total=len(rows), unit="comment", file=sys.stderr, disable=len(rows) < 2000 or args.quiet)
@@ -94,15 +156,21 @@ def _score_file(args) -> int:
                                  "rule": verdict.rule or ""})
             bar.update(len(chunk))
         bar.close()
-    tmp.replace(args.output)
-    print(f"scored {len(rows)} comments → {args.output}", file=sys.stderr)
+    print(f"scored {len(rows)} comments → {out}", file=sys.stderr)
     return 0
 
 
 def _store(args):
     from .settings import Settings
     from .store import Store
-    return Store(args.store or Settings().store_path)
+    path = Path(args.store or Settings().store_path)
+    if path.is_dir():
+        raise CliError(f"labels database {path}: is a folder, expected a file")
+    _output_dir(path.parent, "labels database folder")
+    try:
+        return Store(path)
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"labels database {path}: {exc}") from exc
 
 
 def cmd_pool_import(args) -> int:
@@ -113,7 +181,7 @@ def cmd_pool_import(args) -> int:
 
 
 def cmd_labels_export(args) -> int:
-    n = _store(args).export_csv(Path(args.out))
+    n = _store(args).export_csv(_output_file(args.out, "labels export"))
     print(f"exported {n} labelled comments to {args.out}")
     return 0
 
@@ -139,6 +207,7 @@ def cmd_agreement(args) -> int:
 
 def cmd_retrain(args) -> int:
     from .retrain import retrain
+    _output_dir(args.models_dir, "--models-dir")
     decision = retrain(_store(args), models_dir=args.models_dir, log=lambda m: print(m, file=sys.stderr))
     print(f"candidate {decision.candidate} vs in service {decision.current}: "
           + ("PROMOTED" if decision.promoted else "NOT promoted"))
@@ -149,11 +218,12 @@ def cmd_retrain(args) -> int:
 
 def cmd_suspects(args) -> int:
     from .retrain import suspects, write_suspects
+    out = args.output and _output_file(args.output, "--output")
     rows = suspects(_store(args), confidence=args.confidence, log=lambda m: print(m, file=sys.stderr))
-    if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as f:
+    if out:
+        with _replacing(out) as f:
             write_suspects(rows, f)
-        print(f"{len(rows)} suspects written to {args.output}")
+        print(f"{len(rows)} suspects written to {out}")
     else:
         write_suspects(rows, sys.stdout)
     return 0
@@ -167,6 +237,7 @@ def cmd_audit(args) -> int:
         now = datetime.fromisoformat(args.now) if args.now else None
     except ValueError:
         raise CliError(f"--now: expected an ISO datetime like 2026-11-20T12:00:00+03:00, got {args.now!r}") from None
+    _output_dir(args.out, "--out")
     try:
         summary = run_audit(args.dir, args.out, _checker(args).classify_many, now=now,
                             settings=load_settings(config.RULES_DIR / "crm.yaml"))
@@ -182,7 +253,9 @@ def cmd_serve(args) -> int:
     from .checker import CommentChecker
     from .serve import create_app
     from .settings import Settings
-    settings = Settings()
+    # --models-dir and --model, when given, win over CRMQC_MODELS_DIR and CRMQC_MODEL_NAME.
+    given = {"models_dir": args.models_dir if args.models_dir_given else None, "model_name": args.model}
+    settings = Settings(**{k: v for k, v in given.items() if v is not None})
     # Load here, not in the lifespan: a missing model or a broken rules file is then one clear line.
     checker = CommentChecker.load(models_dir=settings.models_dir, name=settings.model_name,
                                   rules_dir=settings.rules_dir, threshold=settings.threshold)
@@ -192,7 +265,7 @@ def cmd_serve(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmqc", description="CRM comment quality checks.")
-    parser.add_argument("--models-dir", type=Path, default=config.MODELS_DIR, help="where models live")
+    parser.add_argument("--models-dir", type=Path, default=None, help="where models live (default: models/)")
     parser.add_argument("--model", default=None, help="model name (default: the one in models/CURRENT)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -237,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("retrain", help="train a candidate on data/ + labels; promote it only if not worse") \
         .set_defaults(func=cmd_retrain)
     p = sub.add_parser("suspects", help="labels the model contradicts with high confidence (out of fold)")
-    p.add_argument("--confidence", type=float, default=0.8)
+    p.add_argument("--confidence", type=_in_range(float, 0, 1), default=0.8,
+                   help="how far (0..1) the model's score must be from the label (default: 0.8)")
     p.add_argument("--output", help="CSV to write (default: standard output)")
     p.set_defaults(func=cmd_suspects)
 
@@ -250,13 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="start the HTTP service")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_in_range(int, 0, 65535), default=8000)
     p.set_defaults(func=cmd_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.models_dir_given = args.models_dir is not None
+    args.models_dir = args.models_dir or config.MODELS_DIR
     from .dataset import DataError
     from .model import ModelError
     from .rules import RuleError
@@ -272,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:  # settings from the environment
         problems = "; ".join(f"CRMQC_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         print(f"crmqc: error: invalid settings: {problems}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a file that cannot be read or written
+        print(f"crmqc: error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

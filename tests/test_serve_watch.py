@@ -213,3 +213,24 @@ def test_the_cap_is_never_below_the_poll_interval(monkeypatch):
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(watch_current(app, sleep=sleep))
     assert waits == [5, 5]
+
+
+@pytest.mark.parametrize("argv, served", [
+    ([], "alpha-1"),                                   # CURRENT in --models-dir
+    (["--model", "gamma"], "gamma-1"),                 # --model wins over CRMQC_MODEL_NAME
+])
+def test_crmqc_serve_takes_models_dir_and_model_from_the_command_line(models_dir, monkeypatch, argv, served):
+    import uvicorn
+
+    from classifier import cli
+    monkeypatch.setenv("CRMQC_MODELS_DIR", str(models_dir.parent / "nowhere"))
+    monkeypatch.setenv("CRMQC_MODEL_NAME", "beta")
+    monkeypatch.setenv("CRMQC_STORE_PATH", str(models_dir.parent / "labels.sqlite3"))
+    if not argv:
+        monkeypatch.delenv("CRMQC_MODEL_NAME")
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    assert cli.main(["--models-dir", str(models_dir), *argv, "serve", "--port", "8765"]) == 0
+    with TestClient(started["app"]) as client:
+        assert client.get("/v1/model").json()["version"] == served
+    assert started["port"] == 8765
