@@ -188,6 +188,8 @@ def cmd_labels_export(args) -> int:
 
 def cmd_agreement(args) -> int:
     from .agreement import agreement
+    if args.files:
+        return _agreement_of_files(args)
     store = _store(args)
     rows = store.current_labels()
     report = agreement(rows, {r["comment_id"]: r["text"] for r in rows})
@@ -202,6 +204,30 @@ def cmd_agreement(args) -> int:
     for d in report["disagreements"]:
         labels = ", ".join(f"{a}={c}" for a, c in d["labels"].items())
         print(f"  #{d['comment_id']} {labels}: {d['text'][:100]}")
+    return 0
+
+
+def _agreement_of_files(args) -> int:
+    from .agreement import compare_files
+    from .dataset import read_labelled
+    first, second = (read_labelled(Path(f)) for f in args.files)
+    report = compare_files(first, second)
+    if not report["shared"]:
+        raise CliError(f"no comment is in both {args.files[0]} and {args.files[1]}")
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    e = report["expanded"]
+    print(f"{report['shared']} comments in both files ({report['only_first']} only in the first, "
+          f"{report['only_second']} only in the second)")
+    print(f"label: Cohen's kappa {report['label_kappa']}, agree {report['label_agree']}; "
+          f"category: Cohen's kappa {report['category_kappa']}")
+    print(f"expanded in both {e['both']}, only in the first {e['only_first']}, only in the second "
+          f"{e['only_second']}: F1 {e['f1']} (second against first: precision {e['precision']}, "
+          f"recall {e['recall']})")
+    print(f"label disagreements: {len(report['disagreements'])}")
+    for d in report["disagreements"]:
+        print(f"  first={d['first']} second={d['second']}: {d['text'][:100]}")
     return 0
 
 
@@ -306,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_labels_export)
     p = sub.add_parser("agreement", help="Cohen's kappa per pair, Krippendorff's alpha, disagreements")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--files", nargs=2, metavar=("FIRST.csv", "SECOND.csv"),
+                   help="compare two labelled CSV files (matched by text) instead of the labels database")
     p.set_defaults(func=cmd_agreement)
     sub.add_parser("retrain", help="train a candidate on data/ + labels; promote it only if not worse") \
         .set_defaults(func=cmd_retrain)
