@@ -168,10 +168,8 @@ def test_the_reload_route_documents_the_pin(tmp_path, models_dir):
         assert "pin" in route["parameters"][0]["description"]
 
 
-def test_the_loop_survives_any_error_and_backs_off(monkeypatch, caplog):
-    """Errors double the wait up to the cap, a success resets it; only cancellation ends the loop."""
-    outcomes = [OSError("disk gone"), RuntimeError("bug"), ModelError("broken card"), ValueError("x"),
-                KeyError("y"), RuntimeError("again"), False, RuntimeError("after a success")]
+def _run_watcher(monkeypatch, outcomes, **settings) -> list[float]:
+    """Run the real watch loop over scripted check results (an exception is raised); the waits it made."""
     waits = []
 
     def check(app):
@@ -186,9 +184,18 @@ def test_the_loop_survives_any_error_and_backs_off(monkeypatch, caplog):
         waits.append(seconds)
 
     monkeypatch.setattr(serve, "check_current", check)
-    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(watch_seconds=1, watch_max_seconds=8)))
-    with caplog.at_level(logging.ERROR, logger="crmqc"), pytest.raises(asyncio.CancelledError):
+    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(**settings)))
+    with pytest.raises(asyncio.CancelledError):
         asyncio.run(watch_current(app, sleep=sleep))
+    return waits
+
+
+def test_the_loop_survives_any_error_and_backs_off(monkeypatch, caplog):
+    """Errors double the wait up to the cap, a success resets it; only cancellation ends the loop."""
+    outcomes = [OSError("disk gone"), RuntimeError("bug"), ModelError("broken card"), ValueError("x"),
+                KeyError("y"), RuntimeError("again"), False, RuntimeError("after a success")]
+    with caplog.at_level(logging.ERROR, logger="crmqc"):
+        waits = _run_watcher(monkeypatch, outcomes, watch_seconds=1, watch_max_seconds=8)
     assert waits == [1, 2, 4, 8, 8, 8, 8, 1]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 7
@@ -197,21 +204,7 @@ def test_the_loop_survives_any_error_and_backs_off(monkeypatch, caplog):
 
 
 def test_the_cap_is_never_below_the_poll_interval(monkeypatch):
-    outcomes = [RuntimeError("a"), RuntimeError("b")]
-    waits = []
-
-    def check(app):
-        raise outcomes.pop(0)
-
-    async def sleep(seconds):
-        if not outcomes:
-            raise asyncio.CancelledError
-        waits.append(seconds)
-
-    monkeypatch.setattr(serve, "check_current", check)
-    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(watch_seconds=5, watch_max_seconds=1)))
-    with pytest.raises(asyncio.CancelledError):
-        asyncio.run(watch_current(app, sleep=sleep))
+    waits = _run_watcher(monkeypatch, [RuntimeError("a"), RuntimeError("b")], watch_seconds=5, watch_max_seconds=1)
     assert waits == [5, 5]
 
 
