@@ -1,9 +1,13 @@
-"""The cross-validation objective that chooses C and the threshold."""
+"""Training choices: the cross-validation objective that chooses C and the threshold, and head weights."""
 
 import numpy as np
 import pytest
 
-from classifier.train import cv_objective
+from classifier import config
+from classifier.lemmatize import Lemmatizer
+from classifier.model import DEFAULT_PARAMS, Model, _head_weights, fit
+from classifier.rules import RuleBook
+from classifier.train import cv_objective, featurize, pick_setting, read_rows
 
 
 def test_objective_is_the_mean_of_per_part_f1():
@@ -26,3 +30,39 @@ def test_one_part_is_plain_f1():
     y = np.array([1, 0, 1, 0])
     accepted = np.array([True, True, True, False])
     assert cv_objective(y, accepted, np.array(["hand"] * 4)) == pytest.approx(0.8)
+
+
+def test_head_weights_multiply_category_and_caller_weights():
+    cats = np.array(["subject_only", "expanded", "stop"])
+    assert _head_weights(cats, None, None) is None
+    assert _head_weights(cats, {}, [1.0, 2.0, 3.0]) == [1.0, 2.0, 3.0]
+    assert _head_weights(cats, {"subject_only": 2.0}, None).tolist() == [2.0, 1.0, 1.0]
+    assert _head_weights(cats, {"subject_only": 2.0}, [1.0, 2.0, 3.0]).tolist() == [2.0, 2.0, 3.0]
+
+
+def test_subject_only_weight_reaches_the_agreed_head():
+    """Weighting `subject_only` rows must lower the "agreed" probability of detail without an agreement."""
+    rows = read_rows(config.TRAIN_CSV)[:900]
+    rules = RuleBook.load(config.RULES_DIR)
+    items = featurize(rows, rules, Lemmatizer(rules.lexicon))
+    cats = [r["category"] for r in rows]
+    subject_only = [it for it, c in zip(items, cats) if c == "subject_only"]
+    assert len(subject_only) >= 30
+
+    def mean_outcome(weight):
+        params = dict(DEFAULT_PARAMS, outcome_weights={"subject_only": weight})
+        model = Model(fit(items, cats, params), {"params": params, "version": "test"})
+        return float(model.predict(subject_only).outcome.mean())
+
+    assert mean_outcome(3.0) < mean_outcome(1.0) - 0.02
+
+
+def test_pick_setting_prefers_the_stricter_threshold_among_near_ties():
+    objectives = {(16.0, 0.35): 0.6313, (256.0, 0.25): 0.6382, (256.0, 0.35): 0.6370, (256.0, 0.4): 0.6023}
+    assert pick_setting(objectives, tolerance=0.005) == (256.0, 0.35)
+    assert pick_setting(objectives, tolerance=0.0) == (256.0, 0.25)
+
+
+def test_pick_setting_breaks_a_threshold_tie_by_the_objective():
+    objectives = {(4.0, 0.4): 0.60, (16.0, 0.4): 0.61, (64.0, 0.3): 0.612}
+    assert pick_setting(objectives, tolerance=0.01) == (16.0, 0.4)
