@@ -63,12 +63,13 @@ class CommentChecker:
             else:
                 score, rule = float(pred.score[i]), None
                 category = "expanded" if score >= threshold else _rejection(pred, i)
-            details = self._explain(text, items[i]) if explain else None
+            details = self._explain(text, items[i], threshold) if explain else None
             verdicts.append(make_verdict(category, score, rule, self.model_version, details))
         return verdicts
 
-    def _explain(self, text, item) -> dict:
+    def _explain(self, text, item, threshold: float) -> dict:
         return {
+            "threshold": threshold,
             "normalized": item.normalized,
             "lemmas": list(item.lemmas),
             "rule_hits": [

@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?", help="the comment")
     p.add_argument("--input", help="CSV with a `text` column")
     p.add_argument("--output", help="where to write the scored CSV")
-    p.add_argument("--explain", action="store_true", help="add normalised text, lemmas, rule hits, top terms")
+    p.add_argument("--explain", action="store_true", help="add the threshold in use, normalised text, lemmas, rule hits, top terms")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_score)
 

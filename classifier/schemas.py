@@ -46,6 +46,7 @@ class RuleHitOut(BaseModel):
 
 
 class ExplainOut(BaseModel):
+    threshold: float = Field(description="the score from which a comment counts as expanded")
     normalized: str
     lemmas: list[str]
     rule_hits: list[RuleHitOut]

@@ -34,6 +34,8 @@ def test_score_expanded_with_explain(client):
     hits = body["explain"]["rule_hits"]
     assert hits[0]["phrase"] == "НД" and (hits[0]["start"], hits[0]["end"]) == (0, 2)
     assert body["explain"]["lemmas"][0] == "недозвон"
+    assert body["explain"]["threshold"] == client.get("/v1/model").json()["threshold_in_use"]
+    assert body["score"] >= body["explain"]["threshold"]
 
 
 def test_batch_keeps_order_and_ids(client):

@@ -1,5 +1,6 @@
 """End to end: the manager's page in headless Chromium, driven like a person would."""
 
+import re
 import shutil
 import socket
 import threading
@@ -94,6 +95,8 @@ def test_an_expanded_comment_is_accepted(page):
     assert verdict.inner_text() == "Развёрнутый комментарий"
     assert page.locator("#hints li").count() == 0
     assert page.locator("#marked-wrap").is_hidden()
+    # the score is shown against the threshold in use, so a low-looking number that passes is not a puzzle
+    assert re.match(r"Оценка модели: \d+ из 100, засчитывается от \d+ · модель ", page.locator("#meta").inner_text())
 
 
 class _NeverStarts:
