@@ -45,6 +45,10 @@ class CommentChecker:
     def model_version(self) -> str:
         return self.model.version
 
+    @property
+    def threshold_in_use(self) -> float:
+        return self.model.threshold if self.threshold is None else self.threshold
+
     def classify(self, text: str, explain: bool = False) -> Verdict:
         return self.classify_many([text], explain=explain)[0]
 
@@ -54,7 +58,7 @@ class CommentChecker:
         if not items:
             return []
         pred = self.model.predict(items)
-        threshold = self.model.threshold if self.threshold is None else self.threshold
+        threshold = self.threshold_in_use
         verdicts = []
         for i, text in enumerate(texts):
             decision = self.rules.decide(text, self.lemmatizer, items[i].normalized, items[i].masked)
@@ -78,6 +82,14 @@ class CommentChecker:
             ],
             "top_terms": self.model.top_terms(item),
         }
+
+
+def contradiction(score: float, label: int, threshold: float) -> float:
+    """How firmly a score contradicts a label, 0 (on the threshold or agreeing) to 1 (score 0 for a
+    positive, 1 for a negative); measured from the threshold, since the score is not centred on 0.5."""
+    if label:
+        return max(0.0, (threshold - score) / threshold) if threshold > 0 else 0.0
+    return max(0.0, (score - threshold) / (1.0 - threshold)) if threshold < 1 else 0.0
 
 
 def _rejection(pred, i: int) -> str:

@@ -339,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
         .set_defaults(func=cmd_retrain)
     p = sub.add_parser("suspects", help="labels the model contradicts with high confidence (out of fold)")
     p.add_argument("--confidence", type=_in_range(float, 0, 1), default=0.8,
-                   help="how far (0..1) the model's score must be from the label (default: 0.8)")
+                   help="how firmly (0..1) the score must contradict the label, measured from the threshold: "
+                        "0.8 means at most a fifth of the way from 0 to the threshold for a positive, "
+                        "four fifths of the way from the threshold to 1 for a negative (default: 0.8)")
     p.add_argument("--output", help="CSV to write (default: standard output)")
     p.set_defaults(func=cmd_suspects)
 

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .agreement import agreement
+from .checker import contradiction
 from .store import MAX_ID, NotFound, Store, StoreError
 
 Mode = Literal["uncertain", "random", "overlap", "suspects"]
@@ -61,10 +62,10 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
         candidates = sorted(others - seen)
         return rng.choice(candidates) if candidates else None
     if mode == "suspects":
-        verdicts = scores.get(store, checker)
-        suspects = [(abs(verdicts[r["comment_id"]].score - r["label"]), r["comment_id"])
-                    for r in store.current_labels()
-                    if r["comment_id"] not in seen and abs(verdicts[r["comment_id"]].score - r["label"]) >= SUSPECT_CONFIDENCE]
+        verdicts, threshold = scores.get(store, checker), checker.threshold_in_use
+        firmness = {r["comment_id"]: contradiction(verdicts[r["comment_id"]].score, r["label"], threshold)
+                    for r in store.current_labels() if r["comment_id"] not in seen}
+        suspects = [(f, comment_id) for comment_id, f in firmness.items() if f >= SUSPECT_CONFIDENCE]
         return max(suspects)[1] if suspects else None
     candidates = [i for i in store.comment_ids() if i not in seen]
     if not candidates:
@@ -72,7 +73,7 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
     if mode == "random":
         return rng.choice(candidates)
     verdicts = scores.get(store, checker)
-    threshold = checker.threshold if checker.threshold is not None else checker.model.threshold
+    threshold = checker.threshold_in_use
     return min(candidates, key=lambda i: (verdicts[i].rule is not None, abs(verdicts[i].score - threshold), i))
 
 

@@ -302,7 +302,7 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
     @app.get("/v1/model", dependencies=v1, tags=["service"])
     def model_card(checker: CommentChecker = Depends(get_checker)):
         card = dict(checker.model.card)
-        card["threshold_in_use"] = checker.threshold if checker.threshold is not None else checker.model.threshold
+        card["threshold_in_use"] = checker.threshold_in_use
         return card
 
     @app.get("/metrics", tags=["service"])

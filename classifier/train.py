@@ -21,7 +21,7 @@ from .lemmatize import Lemmatizer
 from .model import DEFAULT_PARAMS, Model, fit, library_versions, save
 from .rules import RuleBook
 
-C_GRID = (4.0, 16.0, 64.0, 256.0)
+C_GRID = (16.0, 64.0, 256.0, 1024.0, 4096.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.81, 0.05))
 OBJECTIVE_TOLERANCE = 0.005
 

@@ -83,21 +83,21 @@ def test_score_is_unrounded_and_measures_the_guarantees(held_out):
                 "Обсудили сроки монтажа: начнут 12.05, аванс 30% до 10.05", "Стороны согласовали дальнейшие шаги"}
     checker = SimpleNamespace(classify_many=lambda texts: [SimpleNamespace(expanded=t in accepted) for t in texts])
     result = score(checker)
-    assert set(result) == {"test_f1", "adversarial_accuracy", "stop_rejection", "padding_rejection"}
-    for key in ("test_f1", "adversarial_accuracy", "padding_rejection"):
+    assert set(result) == {"test_mean_f1", "adversarial_accuracy", "stop_rejection", "padding_rejection"}
+    for key in ("test_mean_f1", "adversarial_accuracy", "padding_rejection"):
         assert abs(result[key] - 2 / 3) < 1e-12, key  # 0.6667 when rounded
     assert result["stop_rejection"] == 1.0
 
 
-GOOD = {"test_f1": 0.8679, "adversarial_accuracy": 0.9, "stop_rejection": 1.0, "padding_rejection": 0.96}
+GOOD = {"test_mean_f1": 0.8679, "adversarial_accuracy": 0.9, "stop_rejection": 1.0, "padding_rejection": 0.96}
 
 
 @pytest.mark.parametrize("new,old,failed", [
     ({}, GOOD, None),
-    ({"test_f1": 0.88, "padding_rejection": 0.95}, GOOD, None),
+    ({"test_mean_f1": 0.88, "padding_rejection": 0.95}, GOOD, None),
     ({"stop_rejection": 294 / 295}, GOOD, "share of `stop` rows"),
     ({"padding_rejection": 0.9499}, GOOD, "share of `padding` rows"),
-    ({"test_f1": 0.86791}, dict(GOOD, test_f1=0.86794), "F1 of `expanded`"),
+    ({"test_mean_f1": 0.86791}, dict(GOOD, test_mean_f1=0.86794), "mean F1 of `expanded`"),
     ({"adversarial_accuracy": 0.89999}, GOOD, "accuracy on data/adversarial.csv"),
     ({}, None, None),
     ({"stop_rejection": 0.99}, None, "share of `stop` rows"),

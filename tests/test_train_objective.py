@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from classifier import config
+from classifier import train as train_module
 from classifier.lemmatize import Lemmatizer
 from classifier.model import DEFAULT_PARAMS, Model, _head_weights, fit
 from classifier.rules import RuleBook
@@ -66,3 +67,38 @@ def test_pick_setting_prefers_the_stricter_threshold_among_near_ties():
 def test_pick_setting_breaks_a_threshold_tie_by_the_objective():
     objectives = {(4.0, 0.4): 0.60, (16.0, 0.4): 0.61, (64.0, 0.3): 0.612}
     assert pick_setting(objectives, tolerance=0.01) == (16.0, 0.4)
+
+
+@pytest.fixture(scope="module")
+def small_train():
+    rows = read_rows(config.TRAIN_CSV)[::20]
+    rules = RuleBook.load(config.RULES_DIR)
+    lemmatizer = Lemmatizer(rules.lexicon)
+    items = featurize(rows, rules, lemmatizer)
+    rejected = np.asarray([rules.decide(r["text"], lemmatizer, it.normalized, it.masked) is not None
+                           for r, it in zip(rows, items)])
+    return rows, items, rejected
+
+
+def test_choose_params_reports_each_c_and_the_choice(small_train, monkeypatch):
+    rows, items, rejected = small_train
+    assert {"hand", "real"} <= {r["source"] if r["source"] == "hand" else "real" for r in rows}
+    monkeypatch.setattr(train_module, "C_GRID", (4.0, 16.0))
+    params, report = train_module.choose_params(items, rows, dict(DEFAULT_PARAMS), rejected)
+    assert set(report) == {"4.0", "16.0", "chosen"}
+    chosen = report["chosen"]
+    assert (params["fact_C"], params["threshold"]) == (chosen["C"], chosen["threshold"])
+    assert params["category_C"] == params["fact_C"] and params["threshold"] in train_module.THRESHOLDS
+    assert set(chosen["cv_f1"]) == {"hand", "real"}
+    assert chosen["cv_objective"] == pytest.approx(np.mean(list(chosen["cv_f1"].values())), abs=1e-3)
+    best = max(report[c]["cv_objective"] for c in ("4.0", "16.0"))
+    assert best - train_module.OBJECTIVE_TOLERANCE - 1e-4 <= chosen["cv_objective"] <= best
+
+
+def test_choose_params_applies_the_rule_rejections(small_train, monkeypatch):
+    rows, items, _ = small_train
+    monkeypatch.setattr(train_module, "C_GRID", (4.0,))
+    # every row rejected by the rules: no threshold can accept anything, all tie at 0, the strictest wins
+    params, report = train_module.choose_params(items, rows, dict(DEFAULT_PARAMS), np.ones(len(rows), bool))
+    assert report["chosen"]["cv_objective"] == 0.0
+    assert params["threshold"] == max(train_module.THRESHOLDS)

@@ -76,7 +76,7 @@ def test_label_agree_export_retrain_reload(tmp_path, models_dir, pool_csv, capsy
 
         assert main(["--store", str(db), "--models-dir", str(models_dir), "retrain"]) == 0
         out = capsys.readouterr().out
-        assert "F1 of `expanded` on data/test.csv" in out
+        assert "mean F1 of `expanded` over the hand-written and the real rows of data/test.csv" in out
         promoted = "PROMOTED" in out and "NOT promoted" not in out
         new_name = current_model_name(models_dir)
         assert (new_name != old_version.rsplit("-", 1)[0]) == promoted
@@ -98,7 +98,7 @@ def test_label_agree_export_retrain_reload(tmp_path, models_dir, pool_csv, capsy
 
 class _Fake:
     def __init__(self, version, f1, adv):
-        self.model_version, self.scores = version, {"test_f1": f1, "adversarial_accuracy": adv}
+        self.model_version, self.scores = version, {"test_mean_f1": f1, "adversarial_accuracy": adv}
 
 
 @pytest.mark.parametrize("new,old,promoted", [

@@ -26,8 +26,8 @@
     const hits = (v.explain && v.explain.rule_hits) || [];
     el("marked-wrap").hidden = hits.length === 0;
     el("marked").replaceChildren(...highlight(text, hits));
-    const bar = v.explain ? ", засчитывается от " + Math.round(v.explain.threshold * 100) : "";
-    el("meta").textContent = "Оценка модели: " + Math.round(v.score * 100) + " из 100" + bar + " · модель " + v.model_version;
+    const bar = v.explain ? ", засчитывается от " + Math.ceil(v.explain.threshold * 100 - 1e-9) : "";
+    el("meta").textContent = "Оценка модели: " + Math.floor(v.score * 100) + " из 100" + bar + " · модель " + v.model_version;
   }
   function li(text, cls) { const n = document.createElement("li"); n.textContent = text; if (cls) n.className = cls; return n; }
   function item(ok, text) { const n = li(text + (ok ? "" : " — не указано"), ok ? "yes" : "no"); return n; }

@@ -60,7 +60,7 @@
       $("note").value = "";
       $("previous").textContent = "Предыдущий: ваша метка — " + CATEGORY[category] +
         ($("show-guess").checked ? "; модель — " + CATEGORY[item.guess.category] +
-          " (" + Math.round(item.guess.score * 100) + "%)" : "");
+          " (оценка " + Math.floor(item.guess.score * 100) + " из 100)" : "");
       await next();
     } catch (e) { fail(e); } finally { busy = false; }
   }
