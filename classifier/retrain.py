@@ -146,13 +146,13 @@ def suspects(store: Store | None, confidence: float = 0.8, folds: int = 5, log=p
         objects = fit([items[i] for i in tr], cats[tr].tolist(), DEFAULT_PARAMS)
         checker = CommentChecker(rules, lemmatizer, Model(objects, {"params": DEFAULT_PARAMS, "version": "oof"}))
         for i, verdict in zip(va, checker.classify_many([rows[i]["text"] for i in va])):
-            if verdict.rule is None and contradiction(verdict.score, int(rows[i]["label"]),
-                                                      checker.threshold_in_use) >= confidence:
-                found.append({"text": rows[i]["text"], "label": rows[i]["label"], "category": rows[i]["category"],
-                              "model_category": verdict.category, "model_score": round(verdict.score, 4),
-                              "source": rows[i].get("source", ""), "file": rows[i].get("file", "")})
-    threshold = float(DEFAULT_PARAMS["threshold"])
-    return sorted(found, key=lambda r: -contradiction(r["model_score"], int(r["label"]), threshold))
+            firmness = contradiction(verdict.score, int(rows[i]["label"]), checker.threshold_in_use)
+            if verdict.rule is None and firmness >= confidence:
+                found.append((firmness, {
+                    "text": rows[i]["text"], "label": rows[i]["label"], "category": rows[i]["category"],
+                    "model_category": verdict.category, "model_score": round(verdict.score, 4),
+                    "source": rows[i].get("source", ""), "file": rows[i].get("file", "")}))
+    return [row for _, row in sorted(found, key=lambda f: -f[0])]
 
 
 def write_suspects(rows: list[dict], out) -> None:

@@ -119,9 +119,12 @@ def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODEL
     rows = read_rows(train_csv) + list(extra_rows or [])
     items = featurize(rows, rules, lemmatizer)
     log(f"training on {len(rows)} rows from {Path(train_csv).name}" + (f" + {len(extra_rows)} extra" if extra_rows else ""))
-    rejected = np.asarray([rules.decide(r["text"], lemmatizer, it.normalized, it.masked) is not None
-                           for r, it in zip(rows, items)]) if tune else None
-    params, cv = choose_params(items, rows, dict(DEFAULT_PARAMS), rejected) if tune else (dict(DEFAULT_PARAMS), {})
+    if tune:
+        rejected = np.asarray([rules.decide(r["text"], lemmatizer, it.normalized, it.masked) is not None
+                               for r, it in zip(rows, items)])
+        params, cv = choose_params(items, rows, dict(DEFAULT_PARAMS), rejected)
+    else:
+        params, cv = dict(DEFAULT_PARAMS), {}
     how = "chosen now by 5-fold cross-validation on train" if tune else "defaults (chosen earlier by --tune)"
     log(f"C={params['fact_C']}, threshold={params['threshold']}: {how}")
     objects = fit(items, [r["category"] for r in rows], params)
