@@ -89,6 +89,24 @@ def test_score_is_unrounded_and_measures_the_guarantees(held_out):
     assert result["stop_rejection"] == 1.0
 
 
+def test_score_compares_by_the_mean_of_the_parts(tmp_path, monkeypatch):
+    """Nine hand-written positives all found and one real positive missed: pooled F1 would be 0.947,
+    the mean of the parts (1.0 and 0.0) is 0.5, so a model that ignores real comments cannot hide."""
+    rows = [[f"hand positive {i}", 1, "expanded", "hand", "other", ""] for i in range(9)]
+    rows += [["real positive", 1, "expanded", "github:crm", "b2b_supply", ""],
+             ["real negative", 0, "outcome_only", "github:crm", "b2b_supply", ""]]
+    path = tmp_path / "test.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label", "category", "source", "domain", "note"])
+        writer.writerows(rows)
+    monkeypatch.setattr(config, "TEST_CSV", path)
+    monkeypatch.setattr(retrain_module, "ADVERSARIAL_CSV", tmp_path / "absent.csv")
+    checker = SimpleNamespace(classify_many=lambda texts: [SimpleNamespace(expanded=t.startswith("hand"))
+                                                           for t in texts])
+    assert score(checker) == {"test_mean_f1": pytest.approx(0.5)}
+
+
 GOOD = {"test_mean_f1": 0.8679, "adversarial_accuracy": 0.9, "stop_rejection": 1.0, "padding_rejection": 0.96}
 
 
