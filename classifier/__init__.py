@@ -1,23 +1,7 @@
 """crmqc: checks whether a CRM comment is expanded (развёрнутый) and applies the CRM rules.
 
-Names are imported lazily so that ``classifier.crm`` (pure CRM rules) can be imported
-without pulling in scikit-learn or FastAPI.
+Layers, each importing only those before it (``tests/test_layers.py`` keeps it so):
+``config``/``fileio``/``metrics`` → ``text`` → ``model`` → ``checker`` → ``training`` → ``qa`` →
+``audit`` → ``service`` and ``cli``; ``crm`` (the regulation, pure functions) imports only ``text`` helpers
+and ``config``. Importing this package has no side effects.
 """
-
-import importlib
-
-_EXPORTS = {
-    "classify": "checker",
-    "CommentChecker": "checker",
-    "ModelError": "model",
-    "RuleError": "rules",
-    "Verdict": "verdict",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

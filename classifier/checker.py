@@ -1,45 +1,45 @@
-"""One verdict for one comment, whatever path asked for it.
+"""One verdict per comment, whatever path asked for it: ``CommentChecker.classify_many``.
 
-:class:`CommentChecker` holds the rules, the lemmatiser and the model, built once per
-process; :func:`classify` uses a process-wide default checker.
+text → :class:`~classifier.text.pipeline.TextPipeline` (prepare once, rules first) → features → model
+(only for the comments no rule decided) → :class:`~classifier.verdict.Verdict`. The API, the CLI,
+batch scoring, the labelling queue, retraining and the CRM rules all call it.
 """
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
-from .features import extract
-from .lemmatize import Lemmatizer
-from .model import Model, ModelError, load
-from .rules import RuleBook
+from .model.features import Features, extract
+from .model.linear import Model, Prediction
+from .model.registry import Registry
+from .text.lemmatize import Lemmatizer
+from .text.pipeline import TextPipeline
+from .text.prepared import Prepared
+from .text.rules import RuleBook
 from .verdict import Verdict, make_verdict
-
-
-def current_model_name(models_dir: Path = config.MODELS_DIR) -> str:
-    """The name in ``models/CURRENT``, or the default name when there is no pointer."""
-    pointer = Path(models_dir) / config.CURRENT_POINTER.name
-    if pointer.is_file():
-        name = pointer.read_text(encoding="utf-8").strip()
-        if name:
-            return name
-    return config.DEFAULT_MODEL_NAME
 
 
 @dataclass
 class CommentChecker:
-    rules: RuleBook
-    lemmatizer: Lemmatizer
+    pipeline: TextPipeline
     model: Model
     threshold: float | None = None  # overrides the model's own decision threshold when set
 
     @classmethod
     def load(cls, models_dir: Path | None = None, name: str | None = None,
              rules_dir: Path | None = None, threshold: float | None = None) -> "CommentChecker":
-        models_dir = Path(models_dir or config.MODELS_DIR)
-        rules = RuleBook.load(Path(rules_dir or config.RULES_DIR))
-        model = load(models_dir, name or current_model_name(models_dir), rules.fingerprint())
-        return cls(rules=rules, lemmatizer=Lemmatizer(rules.lexicon), model=model, threshold=threshold)
+        registry = Registry(models_dir or config.MODELS_DIR)
+        pipeline = TextPipeline.load(Path(rules_dir or config.RULES_DIR))
+        model = registry.load(name or registry.current(), pipeline.rules.fingerprint())
+        return cls(pipeline=pipeline, model=model, threshold=threshold)
+
+    @property
+    def rules(self) -> RuleBook:
+        return self.pipeline.rules
+
+    @property
+    def lemmatizer(self) -> Lemmatizer:
+        return self.pipeline.lemmatizer
 
     @property
     def model_version(self) -> str:
@@ -49,37 +49,39 @@ class CommentChecker:
     def threshold_in_use(self) -> float:
         return self.model.threshold if self.threshold is None else self.threshold
 
+    def features(self, prepared: Prepared) -> Features:
+        return extract(prepared, self.pipeline.lemmatizer, self.pipeline.rules.filler)
+
     def classify(self, text: str, explain: bool = False) -> Verdict:
         return self.classify_many([text], explain=explain)[0]
 
     def classify_many(self, texts: list[str], explain: bool = False) -> list[Verdict]:
-        texts = [t if isinstance(t, str) else "" for t in texts]
-        items = [extract(t, self.lemmatizer, self.rules) for t in texts]
-        if not items:
-            return []
-        pred = self.model.predict(items)
+        prepared = self.pipeline.prepare_many(texts)
+        decisions = [self.pipeline.decide(p) for p in prepared]
+        undecided = [i for i, d in enumerate(decisions) if d is None]
+        items = {i: self.features(prepared[i]) for i in undecided}
+        pred = self.model.predict([items[i] for i in undecided]) if undecided else None
+        row = {i: k for k, i in enumerate(undecided)}
         threshold = self.threshold_in_use
         verdicts = []
-        for i, text in enumerate(texts):
-            decision = self.rules.decide(text, self.lemmatizer, items[i].normalized, items[i].masked)
+        for i, p in enumerate(prepared):
+            decision = decisions[i]
             if decision is not None:
                 category, score, rule = decision.category, 0.0, decision.hit.rule
             else:
-                score, rule = float(pred.score[i]), None
-                category = "expanded" if score >= threshold else _rejection(pred, i)
-            details = self._explain(text, items[i], threshold) if explain else None
+                score, rule = float(pred.score[row[i]]), None
+                category = "expanded" if score >= threshold else _rejection(pred, row[i])
+            details = self._explain(p, items.get(i) or self.features(p), threshold) if explain else None
             verdicts.append(make_verdict(category, score, rule, self.model_version, details))
         return verdicts
 
-    def _explain(self, text, item, threshold: float) -> dict:
+    def _explain(self, prepared: Prepared, item: Features, threshold: float) -> dict:
         return {
             "threshold": threshold,
-            "normalized": item.normalized,
-            "lemmas": list(item.lemmas),
-            "rule_hits": [
-                {"rule": h.rule, "kind": h.kind, "phrase": h.phrase, "start": h.start, "end": h.end}
-                for h in self.rules.stop_hits(text)
-            ],
+            "normalized": prepared.normalized,
+            "lemmas": list(prepared.lemmas),
+            "rule_hits": [{"rule": h.rule, "kind": "stop", "phrase": h.phrase, "start": h.start, "end": h.end}
+                          for h in prepared.stop_hits],
             "top_terms": self.model.top_terms(item),
         }
 
@@ -92,23 +94,10 @@ def contradiction(score: float, label: int, threshold: float) -> float:
     return max(0.0, (score - threshold) / (1.0 - threshold)) if threshold < 1 else 0.0
 
 
-def _rejection(pred, i: int) -> str:
+def _rejection(pred: Prediction, i: int) -> str:
     """Which fact is missing; with neither, `stop` or `padding` as the category head says."""
     subject, outcome = pred.subject[i] >= 0.5, pred.outcome[i] >= 0.5
     if subject or outcome:
         return "subject_only" if pred.subject[i] >= pred.outcome[i] else "outcome_only"
     probs = dict(zip(pred.classes, pred.category_probs[i]))
     return "padding" if probs.get("padding", 0.0) > probs.get("stop", 0.0) else "stop"
-
-
-@functools.lru_cache(maxsize=1)
-def default_checker() -> CommentChecker:
-    return CommentChecker.load()
-
-
-def classify(text: str) -> Verdict:
-    """The verdict on one comment with the current model (loaded once per process)."""
-    return default_checker().classify(text)
-
-
-__all__ = ["CommentChecker", "ModelError", "classify", "current_model_name", "default_checker"]

@@ -6,10 +6,10 @@ import json
 import os
 import sqlite3
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import config
+from .fileio import replacing
 
 EXIT_USAGE = 2
 SCORE_COLUMNS = ("expanded", "score", "category", "missing", "rule")
@@ -44,18 +44,6 @@ def _output_dir(path, what: str) -> Path:
     return path
 
 
-@contextmanager
-def _replacing(path: Path):
-    """A text file that replaces `path` only once the block succeeds: a failure leaves the old file as it was."""
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            yield f
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _in_range(convert, low, high):
     """An argparse type: `convert(text)` within low..high, else a usage error naming the value."""
     def parse(text: str):
@@ -83,29 +71,29 @@ def _checker(args):
 
 
 def cmd_data_build(args) -> int:
-    from .dataset import build
+    from .training.dataset import build
     report = build()
     print("\n".join(report.lines()))
     return 0
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .training.train import train
     _output_dir(args.models_dir, "--models-dir")
     model = train(name=args.name, models_dir=args.models_dir, tune=args.tune,
                   promote=not args.no_promote, log=lambda m: print(m, file=sys.stderr))
-    from .evaluate import format_report
+    from .training.evaluate import format_report
     print(f"model {model.version}, metrics on {config.TEST_CSV.name}:")
     print(format_report(model.card["metrics"]["test"]))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .dataset import read_labelled
-    from .evaluate import format_report, metrics_by_part
+    from .training.dataset import read_labelled
+    from .training.evaluate import format_report, metrics_by_part
     rows = read_labelled(Path(args.data))
     checker = _checker(args)
-    verdicts = checker.classify_many([r["text"] for r in rows])
+    verdicts = checker.classify_many([r.text for r in rows])
     report = metrics_by_part(rows, verdicts)
     print(f"model {checker.model_version} on {Path(args.data).name}:")
     print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else format_report(report))
@@ -144,7 +132,7 @@ def _score_file(args) -> int:
         raise CliError(f"{src.name} has no `text` column (columns: {', '.join(fields) or 'none'})")
     checker = _checker(args)
     out_fields = fields + [c for c in SCORE_COLUMNS if c not in fields]
-    with _replacing(out) as f:
+    with replacing(out) as f:
         writer = csv.DictWriter(f, fieldnames=out_fields, extrasaction="ignore")
         writer.writeheader()
         bar = tqdm(total=len(rows), unit="comment", file=sys.stderr, disable=len(rows) < 2000 or args.quiet)
@@ -161,8 +149,8 @@ def _score_file(args) -> int:
 
 
 def _store(args):
-    from .settings import Settings
-    from .store import Store
+    from .qa.store import Store
+    from .service.settings import Settings
     path = Path(args.store or Settings().store_path)
     if path.is_dir():
         raise CliError(f"labels database {path}: is a folder, expected a file")
@@ -187,7 +175,7 @@ def cmd_labels_export(args) -> int:
 
 
 def cmd_agreement(args) -> int:
-    from .agreement import agreement
+    from .qa.agreement import agreement
     if args.files:
         return _agreement_of_files(args)
     store = _store(args)
@@ -208,8 +196,8 @@ def cmd_agreement(args) -> int:
 
 
 def _agreement_of_files(args) -> int:
-    from .agreement import compare_files
-    from .dataset import read_labelled
+    from .qa.agreement import compare_files
+    from .training.dataset import read_labelled
     first, second = (read_labelled(Path(f)) for f in args.files)
     report = compare_files(first, second)
     if not report["shared"]:
@@ -232,9 +220,9 @@ def _agreement_of_files(args) -> int:
 
 
 def cmd_retrain(args) -> int:
-    from .retrain import retrain
+    from .qa.retrain import Paths, retrain
     _output_dir(args.models_dir, "--models-dir")
-    decision = retrain(_store(args), models_dir=args.models_dir, log=lambda m: print(m, file=sys.stderr))
+    decision = retrain(_store(args), Paths(models_dir=args.models_dir), log=lambda m: print(m, file=sys.stderr))
     print(f"candidate {decision.candidate} vs in service {decision.current}: "
           + ("PROMOTED" if decision.promoted else "NOT promoted"))
     for reason in decision.reasons:
@@ -243,11 +231,11 @@ def cmd_retrain(args) -> int:
 
 
 def cmd_suspects(args) -> int:
-    from .retrain import suspects, write_suspects
+    from .qa.retrain import suspects, write_suspects
     out = args.output and _output_file(args.output, "--output")
     rows = suspects(_store(args), confidence=args.confidence, log=lambda m: print(m, file=sys.stderr))
     if out:
-        with _replacing(out) as f:
+        with replacing(out) as f:
             write_suspects(rows, f)
         print(f"{len(rows)} suspects written to {out}")
     else:
@@ -257,7 +245,8 @@ def cmd_suspects(args) -> int:
 
 def cmd_audit(args) -> int:
     from datetime import datetime
-    from .audit import AuditError, run_audit
+
+    from .audit.report import AuditError, run_audit
     from .crm.settings import load_settings
     try:
         now = datetime.fromisoformat(args.now) if args.now else None
@@ -277,8 +266,8 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from .checker import CommentChecker
-    from .serve import create_app
-    from .settings import Settings
+    from .service.app import create_app
+    from .service.settings import Settings
     # --models-dir and --model, when given, win over CRMQC_MODELS_DIR and CRMQC_MODEL_NAME.
     given = {"models_dir": args.models_dir if args.models_dir_given else None, "model_name": args.model}
     settings = Settings(**{k: v for k, v in given.items() if v is not None})
@@ -300,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         .set_defaults(func=cmd_data_build)
 
     p = sub.add_parser("train", help="train a model on data/train.csv and save it with its card")
-    p.add_argument("--name", default=config.DEFAULT_MODEL_NAME)
+    p.add_argument("--name", default=config.DEFAULT_MODEL_NAME,
+                   help="base name: the version saved is NAME-<UTC time> (default: %(default)s)")
     p.add_argument("--tune", action="store_true",
                    help="choose C and the threshold by 5-fold cross-validation on train (slow)")
     p.add_argument("--no-promote", action="store_true", help="do not point models/CURRENT at the new model")
@@ -315,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?", help="the comment")
     p.add_argument("--input", help="CSV with a `text` column")
     p.add_argument("--output", help="where to write the scored CSV")
-    p.add_argument("--explain", action="store_true", help="add the threshold in use, normalised text, lemmas, rule hits, top terms")
+    p.add_argument("--explain", action="store_true",
+                   help="add the threshold in use, normalised text, lemmas, rule hits, top terms")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_score)
 
@@ -363,13 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.models_dir_given = args.models_dir is not None
     args.models_dir = args.models_dir or config.MODELS_DIR
-    from .dataset import DataError
-    from .model import ModelError
-    from .rules import RuleError
     from pydantic import ValidationError
 
     from .crm.settings import CrmSettingsError
-    from .store import StoreError
+    from .model.linear import ModelError
+    from .qa.store import StoreError
+    from .text.rules import RuleError
+    from .training.dataset import DataError
     try:
         return args.func(args)
     except (CliError, CrmSettingsError, DataError, ModelError, RuleError, StoreError) as exc:

@@ -1,8 +1,8 @@
 import pytest
 
 from classifier import config
-from classifier.lemmatize import Lemmatizer
-from classifier.rules import RuleBook
+from classifier.text.lemmatize import Lemmatizer
+from classifier.text.rules import RuleBook
 
 
 @pytest.fixture(scope="session")

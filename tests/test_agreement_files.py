@@ -5,15 +5,15 @@ import csv
 import pytest
 
 from classifier import config
-from classifier.agreement import compare_files
 from classifier.cli import main
-from classifier.dataset import exact_key, read_labelled
+from classifier.qa.agreement import compare_files
+from classifier.training.dataset import LabelledRow, exact_key, read_labelled
 
 STUDY = config.DATA_DIR / "agreement" / "real_second_labeller.csv"
 
 
 def _rows(*pairs):
-    return [{"text": t, "label": int(c == "expanded"), "category": c} for t, c in pairs]
+    return [LabelledRow(text=t, label=int(c == "expanded"), category=c) for t, c in pairs]
 
 
 def test_files_are_matched_by_normalised_text_and_counted():
@@ -40,9 +40,9 @@ def test_cli_compares_files_and_refuses_files_without_common_comments(tmp_path, 
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     for path, rows in ((a, _rows(("Купили у местных", "expanded"))), (b, _rows(("другое", "stop")))):
         with open(path, "w", encoding="utf-8", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["text", "label", "category"])
-            w.writeheader()
-            w.writerows(rows)
+            w = csv.writer(f)
+            w.writerow(["text", "label", "category"])
+            w.writerows([r.text, r.label, r.category] for r in rows)
     assert main(["agreement", "--files", str(a), str(b)]) == 2
     assert "no comment is in both" in capsys.readouterr().err
     assert main(["agreement", "--files", str(a), str(a)]) == 0
@@ -53,9 +53,9 @@ def test_cli_compares_files_and_refuses_files_without_common_comments(tmp_path, 
 def test_the_second_labelling_is_of_training_rows_only():
     """The study draws only from train.csv: a second opinion on test rows would be a look at the test split."""
     study = read_labelled(STUDY)
-    train = {exact_key(r["text"]) for r in read_labelled(config.TRAIN_CSV)}
-    test = {exact_key(r["text"]) for r in read_labelled(config.TEST_CSV)}
-    keys = {exact_key(r["text"]) for r in study}
+    train = {exact_key(r.text) for r in read_labelled(config.TRAIN_CSV)}
+    test = {exact_key(r.text) for r in read_labelled(config.TEST_CSV)}
+    keys = {exact_key(r.text) for r in study}
     assert len(keys) == len(study) == 400
     assert keys <= train and not keys & test
-    assert all(r["source"] != "hand" for r in study)
+    assert all(r.source != "hand" for r in study)

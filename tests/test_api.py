@@ -1,11 +1,10 @@
 import inspect
 
-import fastapi.dependencies.utils
 import pytest
 from fastapi.testclient import TestClient
 
-from classifier.serve import create_app
-from classifier.settings import Settings
+from classifier.service.app import create_app
+from classifier.service.settings import Settings
 
 EXPANDED = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
 
@@ -54,7 +53,8 @@ BAD = [
     ("text not a string", {"json": {"text": 42}}, 422, "text"),
     ("unknown field", {"json": {"text": "НД", "txt": 1}}, 422, "txt"),
     ("too long", {"json": {"text": "а" * 201}}, 413, "limit is 200"),
-    ("malformed JSON", {"content": '{"text": "НД"'.encode(), "headers": {"content-type": "application/json"}}, 400, "JSON"),
+    ("malformed JSON", {"content": '{"text": "НД"'.encode(), "headers": {"content-type": "application/json"}},
+     400, "JSON"),
     ("invalid UTF-8", {"content": b'{"text": "\xff\xfe"}', "headers": {"content-type": "application/json"}},
      400, "UTF-8"),
     ("wrong content type", {"content": "text=НД".encode(), "headers": {"content-type": "text/plain"}}, 415,
@@ -131,24 +131,38 @@ def _dependency_calls(dependant):
         yield from _dependency_calls(sub)
 
 
-def test_the_async_score_route_has_only_async_dependencies(client):
-    route = next(r for r in client.app.routes if getattr(r, "path", None) == "/v1/comments/score")
+def _route(app, path):
+    """The route serving ``path``, also inside an included router."""
+    for r in app.routes:
+        for candidate in [r, *getattr(getattr(r, "original_router", None), "routes", [])]:
+            if getattr(candidate, "path", None) == path:
+                return candidate
+    raise LookupError(path)
+
+
+def test_the_score_route_has_only_async_dependencies(client):
+    route = _route(client.app, "/v1/comments/score")
     calls = list(_dependency_calls(route.dependant))
-    assert {c.__name__ for c in calls} >= {"require_json", "require_api_key", "get_settings", "get_checker"}
+    assert {c.__name__ for c in calls} >= {"require_json", "require_api_key", "_settings", "_checker"}
     sync = [c.__name__ for c in calls if not inspect.iscoroutinefunction(c)]
     assert not sync, f"sync dependencies run in the thread pool: {sync}"
 
 
-def test_scoring_one_comment_never_uses_the_thread_pool(client, monkeypatch):
-    used = []
-    real = fastapi.dependencies.utils.run_in_threadpool
+@pytest.mark.parametrize("explain", [False, True])
+def test_scoring_runs_off_the_event_loop(client, monkeypatch, explain):
+    """A long comment or an explain must not hold the loop that serves every other request."""
+    import asyncio
+    checker = client.app.state.slot.checker
+    real, seen = type(checker).classify, []
 
-    async def spy(func, *args, **kwargs):
-        used.append(getattr(func, "__name__", repr(func)))
-        return await real(func, *args, **kwargs)
+    def spy(self, text, explain=False):
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:
+            seen.append("worker thread")
+        return real(self, text, explain)
 
-    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", spy)
-    assert client.post("/v1/comments/score", json={"text": "НД"}).status_code == 200
-    assert client.post("/v1/comments/score", json={"text": "НД"}, headers={"content-type": "text/plain"}
-                       ).status_code == 415
-    assert used == []
+    monkeypatch.setattr(type(checker), "classify", spy)
+    r = client.post("/v1/comments/score", params={"explain": explain}, json={"text": "НД"})
+    assert r.status_code == 200 and seen == ["worker thread"]

@@ -9,8 +9,8 @@ import time
 import pytest
 import uvicorn
 
-from classifier.serve import create_app
-from classifier.settings import Settings
+from classifier.service.app import create_app
+from classifier.service.settings import Settings
 
 pytestmark = pytest.mark.browser
 

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from classifier.cli import main
+from tests.helpers import read_csv
 
 
 def test_score_prints_the_verdict_as_json(capsys):
@@ -23,7 +24,7 @@ def test_score_file_keeps_columns_and_survives_empty_rows(tmp_path, capsys):
                                                          "ждёт счёт до пт"]])
     out = tmp_path / "out.csv"
     assert main(["score", "--input", str(src), "--output", str(out)]) == 0
-    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    rows = read_csv(out)
     assert [r["deal_id"] for r in rows] == ["1", "2", "3"]
     assert list(rows[0]) == ["deal_id", "text", "expanded", "score", "category", "missing", "rule"]
     assert [r["category"] for r in rows[:2]] == ["stop", "stop"]

@@ -9,7 +9,7 @@ import pytest
 
 from classifier import cli
 from classifier.cli import main
-from classifier.store import Store
+from classifier.qa.store import Store
 
 OLD = "deal_id,text\n1,kept as it was\n"
 
@@ -55,9 +55,9 @@ def no_slow_work(monkeypatch):
     def slow(*args, **kwargs):
         raise AssertionError("slow work started before the output path was checked")
     monkeypatch.setattr(cli, "_checker", slow)
-    monkeypatch.setattr("classifier.train.train", slow)
-    monkeypatch.setattr("classifier.retrain.retrain", slow)
-    monkeypatch.setattr("classifier.retrain.suspects", slow)
+    monkeypatch.setattr("classifier.training.train.train", slow)
+    monkeypatch.setattr("classifier.qa.retrain.retrain", slow)
+    monkeypatch.setattr("classifier.qa.retrain.suspects", slow)
 
 
 @pytest.mark.parametrize("name", ["missing.csv", "."])

@@ -6,9 +6,9 @@ import os
 import pytest
 from fastapi.testclient import TestClient
 
-from classifier.crm_schemas import DEAL_EXAMPLE
-from classifier.serve import create_app
-from classifier.settings import Settings
+from classifier.service.app import create_app
+from classifier.service.crm_schemas import DEAL_EXAMPLE
+from classifier.service.settings import Settings
 from tests.crm_fixtures import call, comment, deal_json, email, product_rows
 
 EXPANDED = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"

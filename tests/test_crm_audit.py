@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from classifier import config
-from classifier.audit import AuditError, run_audit
+from classifier.audit.report import AuditError, run_audit
 from tests.crm_fixtures import FakeVerdict
 
 SAMPLE = config.DATA_DIR / "sample_export"

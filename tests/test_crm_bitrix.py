@@ -1,6 +1,6 @@
 """The Bitrix24 adapter: every shape a real portal sends for one value, and errors that name the field."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -46,7 +46,7 @@ MOMENTS = [
     ("2024-08-30T11:29:00Z", datetime(2024, 8, 30, 14, 29, tzinfo=MSK)),
     ("2024-08-30T14:29:00", datetime(2024, 8, 30, 14, 29, tzinfo=MSK)),  # no offset: the portal's
     ("2024-01-01", datetime(2024, 1, 1, tzinfo=MSK)),
-    (1724140800, datetime(2024, 8, 20, 8, 0, tzinfo=timezone.utc)),  # event `ts`
+    (1724140800, datetime(2024, 8, 20, 8, 0, tzinfo=UTC)),  # event `ts`
     ("", None), (None, None),
 ]
 

@@ -6,8 +6,24 @@ import pytest
 
 from classifier.crm.deals import add_months
 from classifier.crm.settings import CrmSettings
-from tests.crm_fixtures import (DROP, EXPANDED, EXPANDED_2, NOW, call, chat, comment, deal_json, email, evaluate,
-                                history_of, numeric, plus, product_rows, stat, todo)
+from tests.crm_fixtures import (
+    DROP,
+    EXPANDED,
+    EXPANDED_2,
+    NOW,
+    call,
+    chat,
+    comment,
+    deal_json,
+    email,
+    evaluate,
+    history_of,
+    numeric,
+    plus,
+    product_rows,
+    stat,
+    todo,
+)
 
 T0 = "2026-11-10T11:00:00"
 

@@ -1,9 +1,9 @@
-import csv
 
 import pytest
 
 from classifier import config
-from classifier.dataset import DataError, build, near_key, read_labelled
+from classifier.training.dataset import DataError, build, near_key, read_labelled
+from tests.helpers import read_csv
 
 HEADER = "text,label,category,source,domain,note\n"
 
@@ -63,8 +63,8 @@ def test_build_dedups_settles_conflicts_and_is_deterministic(tmp_path):
     build(raw, tmp_path)
     assert first == ((tmp_path / "train.csv").read_text(encoding="utf-8"),
                      (tmp_path / "test.csv").read_text(encoding="utf-8"))
-    kept = list(csv.DictReader(open(tmp_path / "train.csv", encoding="utf-8"))) + \
-        list(csv.DictReader(open(tmp_path / "test.csv", encoding="utf-8")))
+    kept = read_csv(tmp_path / "train.csv") + \
+        read_csv(tmp_path / "test.csv")
     assert len(kept) == report.kept == 12
     colleges = [r for r in kept if "колледж" in r["text"].lower()]
     assert [r["label"] for r in colleges] == ["0"], "a conflict takes the stricter label"
@@ -79,8 +79,8 @@ def test_shipped_split_is_what_build_makes(tmp_path):
 
 def test_shipped_corpus_meets_the_brief():
     rows = [r for name in ("train.csv", "test.csv")
-            for r in csv.DictReader(open(config.DATA_DIR / name, encoding="utf-8"))]
-    test = list(csv.DictReader(open(config.TEST_CSV, encoding="utf-8")))
+            for r in read_csv(config.DATA_DIR / name)]
+    test = read_csv(config.TEST_CSV)
     real = [r for r in rows if r["source"] != "hand"]
     assert len(rows) >= 3000 and len(test) >= 600 and len(real) >= 1000
     assert sum(r["domain"] != "education" for r in rows) / len(rows) >= 0.4

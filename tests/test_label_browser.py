@@ -6,10 +6,10 @@ import re
 import pytest
 
 from classifier import config
-from classifier.store import Store
+from classifier.qa.store import Store
+from tests.helpers import read_csv
 
-from .test_browser import (  # noqa: F401 - skips with it when Chromium is absent
-    CHROMIUM, _free_port, _wait_started, sync_api)
+from .test_browser import CHROMIUM, _free_port, _wait_started, sync_api
 
 pytestmark = pytest.mark.browser
 
@@ -20,11 +20,11 @@ def served(checker, tmp_path_factory):
 
     import uvicorn
 
-    from classifier.serve import create_app
-    from classifier.settings import Settings
+    from classifier.service.app import create_app
+    from classifier.service.settings import Settings
     db = tmp_path_factory.mktemp("var") / "labels.sqlite3"
     pool = tmp_path_factory.mktemp("pool") / "pool.csv"
-    rows = list(csv.DictReader(open(config.TRAIN_CSV, encoding="utf-8")))[:30]
+    rows = read_csv(config.TRAIN_CSV)[:30]
     with open(pool, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["text"])

@@ -5,8 +5,8 @@ import csv
 import pytest
 from fastapi.testclient import TestClient
 
-from classifier.serve import create_app
-from classifier.settings import Settings
+from classifier.service.app import create_app
+from classifier.service.settings import Settings
 
 HUGE = 2**63  # one past SQLite's largest integer
 

@@ -4,13 +4,15 @@ import shutil
 import pytest
 
 from classifier import config
-from classifier.checker import CommentChecker, current_model_name
-from classifier.model import ModelError
+from classifier.checker import CommentChecker
+from classifier.model.linear import ModelError
+from classifier.model.registry import Registry
+from tests.helpers import read_csv
 
 
 @pytest.fixture
 def models_copy(tmp_path):
-    name = current_model_name()
+    name = Registry().current()
     for ext in ("joblib", "json"):
         shutil.copy(config.MODELS_DIR / f"{name}.{ext}", tmp_path / f"{name}.{ext}")
     return tmp_path, name
@@ -94,13 +96,11 @@ def test_artifact_holds_only_library_classes(models_copy):
 
 def test_fast_paths_equal_scikit_learn(checker):
     """The plain-array paths (batch and single comment) give scikit-learn's own numbers."""
-    import csv
 
     import numpy as np
 
-    from classifier.features import extract
-    texts = [r["text"] for r in csv.DictReader(open(config.TEST_CSV, encoding="utf-8"))][:200] + ["", "!!"]
-    items = [extract(t, checker.lemmatizer, checker.rules) for t in texts]
+    texts = [r["text"] for r in read_csv(config.TEST_CSV)][:200] + ["", "!!"]
+    items = [checker.features(p) for p in checker.pipeline.prepare_many(texts)]
     model, o = checker.model, checker.model.objects
     x = model.matrix(items)
     assert abs(x[:, :len(o["word"].idf_)] - o["word"].transform([i.lemma_text for i in items])).max() < 1e-12

@@ -1,8 +1,15 @@
 import pytest
 
-from classifier.normalize import (collapse_repeats, fold_lookalikes, fold_yo, mask_entities, nfkc,
-                                  normalize, strip_invisible)
-from classifier.tokenize import tokenize
+from classifier.text.normalize import (
+    collapse_repeats,
+    fold_lookalikes,
+    fold_yo,
+    mask_entities,
+    nfkc,
+    normalize,
+    strip_invisible,
+)
+from classifier.text.tokenize import tokenize
 
 STEP_CASES = [
     (nfkc, "ＫＰ №１", "KP No1"),

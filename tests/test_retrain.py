@@ -3,15 +3,16 @@ in one step, and a candidate is promoted only when it keeps the hard guarantees 
 
 import csv
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from classifier import config
-from classifier import retrain as retrain_module
-from classifier.retrain import decide, exported_rows, retrain, score
-from classifier.store import Store
-from classifier.train import point_current
+from classifier.model.linear import ModelError
+from classifier.model.registry import Registry
+from classifier.qa import retrain as retrain_module
+from classifier.qa.retrain import Paths, decide, exported_rows, retrain, score
+from classifier.qa.store import Store
 
 TEST_ROWS = [  # text, category
     ("Клиент думает, перезвонить завтра", "stop"),
@@ -38,10 +39,10 @@ def _write(path, rows):
 
 
 @pytest.fixture
-def held_out(tmp_path, monkeypatch):
-    """Small data/test.csv and data/adversarial.csv in place of the real ones."""
-    monkeypatch.setattr(config, "TEST_CSV", _write(tmp_path / "test.csv", TEST_ROWS))
-    monkeypatch.setattr(retrain_module, "ADVERSARIAL_CSV", _write(tmp_path / "adversarial.csv", ADVERSARIAL_ROWS))
+def held_out(tmp_path) -> Paths:
+    """Small test and adversarial sets in place of the real ones."""
+    return Paths(test_csv=_write(tmp_path / "test.csv", TEST_ROWS),
+                 adversarial_csv=_write(tmp_path / "adversarial.csv", ADVERSARIAL_ROWS))
 
 
 @pytest.fixture
@@ -72,8 +73,8 @@ def test_near_duplicates_of_held_out_comments_are_not_trained_on(held_out, store
         (unrelated[0], "stop"),                                     # no letters either, yet unrelated
         (unrelated[1], "expanded"),
     ])
-    kept, dropped = exported_rows(store)
-    assert [r["text"] for r in kept] == unrelated
+    kept, dropped = exported_rows(store, held_out)
+    assert [r.text for r in kept] == unrelated
     assert dropped == 4
 
 
@@ -82,14 +83,14 @@ def test_score_is_unrounded_and_measures_the_guarantees(held_out):
     accepted = {"Обсудили цену 2 паллет, договор подпишут в пятницу", "Отличный разговор, всё супер",
                 "Обсудили сроки монтажа: начнут 12.05, аванс 30% до 10.05", "Стороны согласовали дальнейшие шаги"}
     checker = SimpleNamespace(classify_many=lambda texts: [SimpleNamespace(expanded=t in accepted) for t in texts])
-    result = score(checker)
+    result = score(checker, held_out)
     assert set(result) == {"test_mean_f1", "adversarial_accuracy", "stop_rejection", "padding_rejection"}
     for key in ("test_mean_f1", "adversarial_accuracy", "padding_rejection"):
         assert abs(result[key] - 2 / 3) < 1e-12, key  # 0.6667 when rounded
     assert result["stop_rejection"] == 1.0
 
 
-def test_score_compares_by_the_mean_of_the_parts(tmp_path, monkeypatch):
+def test_score_compares_by_the_mean_of_the_parts(tmp_path):
     """Nine hand-written positives all found and one real positive missed: pooled F1 would be 0.947,
     the mean of the parts (1.0 and 0.0) is 0.5, so a model that ignores real comments cannot hide."""
     rows = [[f"hand positive {i}", 1, "expanded", "hand", "other", ""] for i in range(9)]
@@ -100,11 +101,10 @@ def test_score_compares_by_the_mean_of_the_parts(tmp_path, monkeypatch):
         writer = csv.writer(f)
         writer.writerow(["text", "label", "category", "source", "domain", "note"])
         writer.writerows(rows)
-    monkeypatch.setattr(config, "TEST_CSV", path)
-    monkeypatch.setattr(retrain_module, "ADVERSARIAL_CSV", tmp_path / "absent.csv")
+    paths = Paths(test_csv=path, adversarial_csv=tmp_path / "absent.csv")
     checker = SimpleNamespace(classify_many=lambda texts: [SimpleNamespace(expanded=t.startswith("hand"))
                                                            for t in texts])
-    assert score(checker) == {"test_mean_f1": pytest.approx(0.5)}
+    assert score(checker, paths) == {"test_mean_f1": pytest.approx(0.5)}
 
 
 GOOD = {"test_mean_f1": 0.8679, "adversarial_accuracy": 0.9, "stop_rejection": 1.0, "padding_rejection": 0.96}
@@ -132,34 +132,51 @@ def test_promotion_rule(new, old, failed):
     assert len(reasons) == (4 if old else 3)
 
 
+def _versions(models_dir, *names):
+    for name in names:
+        (models_dir / f"{name}.json").write_text("{}", encoding="utf-8")
+        (models_dir / f"{name}.joblib").write_bytes(b"")
+
+
 def test_current_is_replaced_in_one_step(tmp_path, monkeypatch):
     (tmp_path / "CURRENT").write_text("old\n", encoding="utf-8")
+    _versions(tmp_path, "comment-quality-20261201T100000")
     real_replace, seen = os.replace, []
 
     def spy(src, dst):
-        seen.append((src, dst, open(src, encoding="utf-8").read()))
+        seen.append((src, dst, Path(src).read_text(encoding="utf-8")))
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", spy)
-    point_current(tmp_path, "comment-quality-20261201T100000")
+    Registry(tmp_path).set_current("comment-quality-20261201T100000")
     [(src, dst, content)] = seen
     assert os.path.dirname(src) == str(tmp_path) and dst == tmp_path / "CURRENT"
     assert content == "comment-quality-20261201T100000\n"
     assert (tmp_path / "CURRENT").read_text(encoding="utf-8") == "comment-quality-20261201T100000\n"
-    assert os.listdir(tmp_path) == ["CURRENT"]
+    assert sorted(os.listdir(tmp_path)) == ["CURRENT", "comment-quality-20261201T100000.joblib",
+                                            "comment-quality-20261201T100000.json"]
 
 
 def test_a_failed_replace_keeps_the_old_pointer_and_no_temp_file(tmp_path, monkeypatch):
     (tmp_path / "CURRENT").write_text("old\n", encoding="utf-8")
+    _versions(tmp_path, "new")
 
     def failing(src, dst):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", failing)
     with pytest.raises(OSError):
-        point_current(tmp_path, "new")
+        Registry(tmp_path).set_current("new")
     assert (tmp_path / "CURRENT").read_text(encoding="utf-8") == "old\n"
-    assert os.listdir(tmp_path) == ["CURRENT"]
+    assert sorted(os.listdir(tmp_path)) == ["CURRENT", "new.joblib", "new.json"]
+
+
+@pytest.mark.parametrize("name", ["../..", "/etc/passwd", "a/b", "", "x" * 129, ".hidden", "nope"])
+def test_the_pointer_names_only_versions_held_here(tmp_path, name):
+    (tmp_path / "CURRENT").write_text("old\n", encoding="utf-8")
+    with pytest.raises(ModelError):
+        Registry(tmp_path).set_current(name)
+    assert (tmp_path / "CURRENT").read_text(encoding="utf-8") == "old\n"
 
 
 @pytest.mark.parametrize("candidate,promoted", [(GOOD, True), (dict(GOOD, stop_rejection=0.99), False)],
@@ -168,22 +185,24 @@ def test_retrain_promotes_through_the_pointer(held_out, store, tmp_path, monkeyp
     models_dir = tmp_path / "models"
     models_dir.mkdir()
     (models_dir / "CURRENT").write_text("old\n", encoding="utf-8")
+    _versions(models_dir, "old", "cand")
     replaced, real_replace = [], os.replace
 
     def spy(src, dst):
         replaced.append(os.path.dirname(src))
         real_replace(src, dst)
 
-    def load(models_dir, name):
+    def load(models_dir, name, rules_dir):
         return SimpleNamespace(model_version=name, scores=GOOD if name == "old" else candidate)
 
     monkeypatch.setattr(os, "replace", spy)
     monkeypatch.setattr(retrain_module, "CommentChecker", SimpleNamespace(load=load))
-    monkeypatch.setattr(retrain_module, "train", lambda **kwargs: None)
-    monkeypatch.setattr(retrain_module, "score", lambda checker: checker.scores)
-    decision = retrain(store, models_dir=models_dir, log=lambda message: None)
+    monkeypatch.setattr(retrain_module, "train", lambda **kwargs: SimpleNamespace(card={"name": "cand"}))
+    monkeypatch.setattr(retrain_module, "score", lambda checker, paths: checker.scores)
+    decision = retrain(store, Paths(models_dir=models_dir, test_csv=held_out.test_csv,
+                                    adversarial_csv=held_out.adversarial_csv), log=lambda message: None)
     assert decision.promoted is promoted
     pointer = (models_dir / "CURRENT").read_text(encoding="utf-8")
     assert pointer == (decision.candidate + "\n" if promoted else "old\n")
     assert replaced.count(str(models_dir)) == promoted
-    assert os.listdir(models_dir) == ["CURRENT"]
+    assert not [f for f in os.listdir(models_dir) if f.endswith(".partial")]

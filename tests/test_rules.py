@@ -3,11 +3,14 @@ import shutil
 import pytest
 
 from classifier import config
-from classifier.normalize import mask_entities, normalize
-from classifier.rules import PADDING_DETECTORS, RuleBook, RuleError, light_normalize
-from classifier.tokenize import tokenize
+from classifier.text.lemmatize import Lemmatizer
+from classifier.text.normalize import mask_entities, normalize
+from classifier.text.pipeline import TextPipeline
+from classifier.text.rules import PADDING_DETECTORS, RuleBook, RuleError, light_normalize
+from classifier.text.tokenize import tokenize
 
 BOOK = RuleBook.load(config.RULES_DIR)
+PIPE = TextPipeline(BOOK, Lemmatizer(BOOK.lexicon))
 
 
 def _stop_cases(kind):
@@ -89,15 +92,30 @@ DECISIONS = [
 
 
 @pytest.mark.parametrize("text,expected", DECISIONS, ids=[repr(c[0]) for c in DECISIONS])
-def test_rule_decisions(text, expected, lemmatizer):
-    decision = BOOK.decide(text, lemmatizer)
+def test_rule_decisions(text, expected):
+    decision = PIPE.decide(PIPE.prepare(text))
     assert (decision.category if decision else None) == expected
 
 
 def test_stop_hits_point_into_the_original_text():
     text = "НД утром, вечером дозвонилась"
-    hits = BOOK.stop_hits(text)
+    hits = BOOK.scan(text)
     assert [(h.rule, text[h.start:h.end]) for h in hits] == [("no_answer", "НД")]
+
+
+def test_one_scan_finds_every_rule_and_sees_through_zero_width_characters():
+    text = "Н\u200bД, перезвонить. Думает"
+    hits = BOOK.scan(text)
+    assert [h.rule for h in hits] == ["no_answer", "call_back", "thinking"]
+    assert [text[h.start:h.end] for h in hits] == ["Н\u200bД", "перезвонить", "Думает"]
+    assert PIPE.decide(PIPE.prepare(text)).hit.rule == "no_answer"
+
+
+def test_the_pipeline_prepares_each_form_once():
+    p = PIPE.prepare("Созвон 12.03 в 15:00, НД")
+    assert p.normalized == "созвон 12.03 в 15:00, нд" and p.masked == "созвон _date_ в _time_ , нд"
+    assert p.tokens == ("созвон", "_date_", "в", "_time_", "нд") and p.lemmas[-1] == "недозвон"
+    assert [(h.rule, h.phrase) for h in p.stop_hits] == [("no_answer", "НД")]
 
 
 LEMMAS = [
@@ -117,9 +135,18 @@ def test_lemmas(token, lemma, lemmatizer):
     assert lemmatizer.lemma(token) == lemma
 
 
-def test_negation_is_kept(lemmatizer):
-    from classifier.features import extract
-    assert extract("не берет трубку", lemmatizer, BOOK).lemma_text.startswith("не ")
+def test_negation_is_kept():
+    from classifier.model.features import extract
+    assert extract(PIPE.prepare("не берет трубку"), PIPE.lemmatizer, BOOK.filler).lemma_text.startswith("не ")
+
+
+def test_the_lemma_caches_are_bounded():
+    small = Lemmatizer(BOOK.lexicon, cache_size=50)
+    for i in range(500):
+        small.lemma(f"слово{i}")
+        small.is_known(f"слово{i}")
+    assert small.cache_info() == {"lemma": 50, "known": 50}
+    assert small.lemma("договорились") == "договориться"
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from classifier import config, serve
-from classifier.checker import current_model_name
-from classifier.model import ModelError
-from classifier.serve import check_current, create_app, reload_checker, watch_current
-from classifier.settings import Settings
+from classifier import config
+from classifier.model.linear import ModelError
+from classifier.model.registry import Registry
+from classifier.service.app import create_app
+from classifier.service.hotswap import ModelSlot
+from classifier.service.settings import Settings
 
 ADMIN = {"X-Admin-Key": "adm"}
 
@@ -22,7 +23,7 @@ ADMIN = {"X-Admin-Key": "adm"}
 @pytest.fixture
 def models_dir(tmp_path):
     """Three loadable models, alpha, beta and gamma (copies of the trained one), CURRENT at alpha."""
-    source = current_model_name()
+    source = Registry().current()
     card = json.loads((config.MODELS_DIR / f"{source}.json").read_text(encoding="utf-8"))
     target = tmp_path / "models"
     target.mkdir()
@@ -60,11 +61,11 @@ def _wait(condition, what, seconds=10.0):
 def test_follows_current_when_not_pinned(tmp_path, models_dir):
     with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
         assert _serving(client) == "alpha-1"
-        assert check_current(client.app) is False, "CURRENT has not changed"
+        assert client.app.state.slot.check_current() is False, "CURRENT has not changed"
         _point(models_dir, "gamma")
-        assert check_current(client.app) is True
+        assert client.app.state.slot.check_current() is True
         assert _serving(client) == "gamma-1"
-        assert check_current(client.app) is False
+        assert client.app.state.slot.check_current() is False
 
 
 def test_a_pin_holds_until_a_reload_without_a_model(tmp_path, models_dir):
@@ -73,18 +74,18 @@ def test_a_pin_holds_until_a_reload_without_a_model(tmp_path, models_dir):
         assert r.status_code == 200
         assert r.json() == {"model_version": "beta-1", "follows_current": False}
         for _ in range(3):
-            assert check_current(client.app) is False
+            assert client.app.state.slot.check_current() is False
         assert _serving(client) == "beta-1", "the watcher undid the pin"
 
         _point(models_dir, "gamma")
-        assert check_current(client.app) is False
+        assert client.app.state.slot.check_current() is False
         assert _serving(client) == "beta-1", "a change of CURRENT undid the pin"
 
         r = client.post("/v1/admin/reload", headers=ADMIN)
         assert r.json() == {"model_version": "gamma-1", "follows_current": True}
-        assert check_current(client.app) is False, "the reload has read CURRENT already"
+        assert client.app.state.slot.check_current() is False, "the reload has read CURRENT already"
         _point(models_dir, "alpha")
-        assert check_current(client.app) is True
+        assert client.app.state.slot.check_current() is True
         assert _serving(client) == "alpha-1"
 
 
@@ -92,7 +93,7 @@ def test_pinning_the_model_current_names_still_pins(tmp_path, models_dir):
     with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
         assert client.post("/v1/admin/reload", params={"model": "alpha"}, headers=ADMIN).status_code == 200
         _point(models_dir, "beta")
-        assert check_current(client.app) is False
+        assert client.app.state.slot.check_current() is False
         assert _serving(client) == "alpha-1"
 
 
@@ -101,7 +102,7 @@ def test_a_failed_pin_changes_nothing(tmp_path, models_dir):
         bad = client.post("/v1/admin/reload", params={"model": "nope"}, headers=ADMIN)
         assert bad.status_code == 422 and "old one stays" in bad.json()["detail"]
         _point(models_dir, "beta")
-        assert check_current(client.app) is True, "a failed pin must not stop the watcher"
+        assert client.app.state.slot.check_current() is True, "a failed pin must not stop the watcher"
         assert _serving(client) == "beta-1"
 
 
@@ -110,7 +111,7 @@ def test_a_watcher_load_that_finishes_after_a_pin_is_dropped(tmp_path, models_di
         client.post("/v1/admin/reload", params={"model": "beta"}, headers=ADMIN)
         _point(models_dir, "gamma")
         # what the watcher does when the pin arrived while it was loading CURRENT's model
-        assert reload_checker(client.app, from_watcher=True) is None
+        assert client.app.state.slot.reload(from_watcher=True) is None
         assert _serving(client) == "beta-1"
 
 
@@ -120,22 +121,22 @@ def test_a_broken_current_is_retried_until_it_loads(tmp_path, models_dir):
         _point(models_dir, "gamma")
         for _ in range(2):
             with pytest.raises(ModelError, match="sha256"):
-                check_current(client.app)
+                client.app.state.slot.check_current()
         assert _serving(client) == "alpha-1"
         shutil.copy(models_dir / "beta.joblib", models_dir / "gamma.joblib")
-        assert check_current(client.app) is True
+        assert client.app.state.slot.check_current() is True
         assert _serving(client) == "gamma-1"
 
 
 def test_the_running_watcher_keeps_a_pin(tmp_path, models_dir, monkeypatch):
     checks = []
 
-    def counted(app):
-        checks.append(real(app))
+    def counted(slot):
+        checks.append(real(slot))
         return checks[-1]
 
-    real = serve.check_current
-    monkeypatch.setattr(serve, "check_current", counted)
+    real = ModelSlot.check_current
+    monkeypatch.setattr(ModelSlot, "check_current", counted)
 
     def run(n):
         start = len(checks)
@@ -168,11 +169,11 @@ def test_the_reload_route_documents_the_pin(tmp_path, models_dir):
         assert "pin" in route["parameters"][0]["description"]
 
 
-def _run_watcher(monkeypatch, outcomes, **settings) -> list[float]:
+def _run_watcher(outcomes, watch_seconds, watch_max_seconds) -> list[float]:
     """Run the real watch loop over scripted check results (an exception is raised); the waits it made."""
     waits = []
 
-    def check(app):
+    def check():
         outcome = outcomes.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
@@ -183,19 +184,19 @@ def _run_watcher(monkeypatch, outcomes, **settings) -> list[float]:
             raise asyncio.CancelledError
         waits.append(seconds)
 
-    monkeypatch.setattr(serve, "check_current", check)
-    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(**settings)))
+    slot = ModelSlot(config.MODELS_DIR, config.RULES_DIR)
+    slot.check_current = check
     with pytest.raises(asyncio.CancelledError):
-        asyncio.run(watch_current(app, sleep=sleep))
+        asyncio.run(slot.watch(watch_seconds, watch_max_seconds, sleep=sleep))
     return waits
 
 
-def test_the_loop_survives_any_error_and_backs_off(monkeypatch, caplog):
+def test_the_loop_survives_any_error_and_backs_off(caplog):
     """Errors double the wait up to the cap, a success resets it; only cancellation ends the loop."""
     outcomes = [OSError("disk gone"), RuntimeError("bug"), ModelError("broken card"), ValueError("x"),
                 KeyError("y"), RuntimeError("again"), False, RuntimeError("after a success")]
     with caplog.at_level(logging.ERROR, logger="crmqc"):
-        waits = _run_watcher(monkeypatch, outcomes, watch_seconds=1, watch_max_seconds=8)
+        waits = _run_watcher(outcomes, watch_seconds=1, watch_max_seconds=8)
     assert waits == [1, 2, 4, 8, 8, 8, 8, 1]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 7
@@ -203,8 +204,8 @@ def test_the_loop_survives_any_error_and_backs_off(monkeypatch, caplog):
     assert errors[0].exc_info is not None and "next try in 2 s" in errors[0].getMessage()
 
 
-def test_the_cap_is_never_below_the_poll_interval(monkeypatch):
-    waits = _run_watcher(monkeypatch, [RuntimeError("a"), RuntimeError("b")], watch_seconds=5, watch_max_seconds=1)
+def test_the_cap_is_never_below_the_poll_interval():
+    waits = _run_watcher([RuntimeError("a"), RuntimeError("b")], watch_seconds=5, watch_max_seconds=1)
     assert waits == [5, 5]
 
 
@@ -227,3 +228,42 @@ def test_crmqc_serve_takes_models_dir_and_model_from_the_command_line(models_dir
     with TestClient(started["app"]) as client:
         assert client.get("/v1/model").json()["version"] == served
     assert started["port"] == 8765
+
+
+def _stub_slot(tmp_path, fixed_name=None):
+    """A ModelSlot over a models folder of bare pointers, whose loader only records what it was asked."""
+    (tmp_path / "CURRENT").write_text("v1\n", encoding="utf-8")
+    loaded = []
+
+    def load(models_dir, name, rules_dir, threshold):
+        if name == "broken":
+            raise ModelError("broken card")
+        loaded.append(name)
+        return SimpleNamespace(model_version=name, model=SimpleNamespace(card={"name": name}))
+
+    return ModelSlot(tmp_path, config.RULES_DIR, fixed_name=fixed_name, loader=load), loaded
+
+
+def test_the_slot_follows_pins_and_survives_failed_loads_without_http(tmp_path):
+    slot, loaded = _stub_slot(tmp_path)
+    slot.reload()
+    assert slot.checker.model_version == "v1" and slot.follows_current
+    assert slot.check_current() is False and loaded == ["v1"], "an unchanged pointer loads nothing"
+    (tmp_path / "CURRENT").write_text("v2\n", encoding="utf-8")
+    assert slot.check_current() is True and slot.checker.model_version == "v2"
+    slot.reload("pinned")
+    assert slot.pinned and not slot.follows_current
+    (tmp_path / "CURRENT").write_text("v3\n", encoding="utf-8")
+    assert slot.check_current() is False and slot.checker.model_version == "pinned"
+    with pytest.raises(ModelError):
+        slot.reload("broken")
+    assert slot.checker.model_version == "pinned" and slot.pinned, "a failed load changes nothing"
+    slot.reload()
+    assert slot.checker.model_version == "v3" and slot.follows_current
+
+
+def test_a_fixed_name_never_follows_current(tmp_path):
+    slot, loaded = _stub_slot(tmp_path, fixed_name="fixed")
+    slot.reload()
+    (tmp_path / "CURRENT").write_text("v2\n", encoding="utf-8")
+    assert slot.check_current() is False and loaded == ["fixed"] and not slot.follows_current

@@ -6,10 +6,11 @@ import threading
 import pytest
 
 from classifier import config
-from classifier import store as store_module
-from classifier.agreement import agreement
 from classifier.cli import main
-from classifier.store import NotFound, Store, StoreError
+from classifier.qa import store as store_module
+from classifier.qa.agreement import agreement
+from classifier.qa.store import NotFound, Store, StoreError
+from tests.helpers import read_csv
 
 
 @pytest.fixture
@@ -97,8 +98,9 @@ def test_export_is_the_latest_label_in_a_fixed_order(store, tmp_path):
     store.add_label(1, "boris", "stop")  # later: wins for the export
     out = tmp_path / "out.csv"
     assert store.export_csv(out) == 2
-    rows = list(csv.DictReader(open(out, encoding="utf-8")))
-    assert [(r["text"], r["label"], r["category"]) for r in rows] == [("б текст", "0", "stop"), ("в текст", "0", "stop")]
+    rows = read_csv(out)
+    assert [(r["text"], r["label"], r["category"]) for r in rows] == [("б текст", "0", "stop"),
+                                                                      ("в текст", "0", "stop")]
     first = out.read_bytes()
     store.export_csv(out)
     assert out.read_bytes() == first
@@ -242,7 +244,7 @@ def test_many_threads_share_one_store(store, tmp_path):
                     assert store.undo(annotator) == want
                     written += want is not None
                 store.current_labels()
-        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's name
+        except Exception as exc:
             errors.append(f"{annotator}: {exc!r}")
         expected.update({(comment_id, annotator): category for comment_id, category in stack})
         rows.append(written)

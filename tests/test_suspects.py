@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from classifier.checker import contradiction
-from classifier.labelling import SUSPECT_CONFIDENCE, PoolScores, next_comment
-from classifier.store import Store
+from classifier.qa.queue import SUSPECT_CONFIDENCE, PoolScores, next_comment
+from classifier.qa.store import Store
 
 
 @pytest.mark.parametrize("score,label,threshold,expected", [

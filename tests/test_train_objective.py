@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from classifier import config
-from classifier import train as train_module
-from classifier.lemmatize import Lemmatizer
-from classifier.model import DEFAULT_PARAMS, Model, _head_weights, fit
-from classifier.rules import RuleBook
-from classifier.train import cv_objective, featurize, pick_setting, read_rows
+from classifier.model.linear import DEFAULT_PARAMS, Model, _head_weights, fit
+from classifier.text.pipeline import TextPipeline
+from classifier.training import train as train_module
+from classifier.training.dataset import read_labelled
+from classifier.training.train import cv_objective, featurize, pick_setting
 
 
 def test_objective_is_the_mean_of_per_part_f1():
@@ -43,10 +43,9 @@ def test_head_weights_multiply_category_and_caller_weights():
 
 def test_subject_only_weight_reaches_the_agreed_head():
     """Weighting `subject_only` rows must lower the "agreed" probability of detail without an agreement."""
-    rows = read_rows(config.TRAIN_CSV)[:900]
-    rules = RuleBook.load(config.RULES_DIR)
-    items = featurize(rows, rules, Lemmatizer(rules.lexicon))
-    cats = [r["category"] for r in rows]
+    rows = read_labelled(config.TRAIN_CSV)[:900]
+    items, _ = featurize(rows, TextPipeline.load(config.RULES_DIR))
+    cats = [r.category for r in rows]
     subject_only = [it for it, c in zip(items, cats) if c == "subject_only"]
     assert len(subject_only) >= 30
 
@@ -71,20 +70,15 @@ def test_pick_setting_breaks_a_threshold_tie_by_the_objective():
 
 @pytest.fixture(scope="module")
 def small_train():
-    rows = read_rows(config.TRAIN_CSV)[::20]
-    rules = RuleBook.load(config.RULES_DIR)
-    lemmatizer = Lemmatizer(rules.lexicon)
-    items = featurize(rows, rules, lemmatizer)
-    rejected = np.asarray([rules.decide(r["text"], lemmatizer, it.normalized, it.masked) is not None
-                           for r, it in zip(rows, items)])
+    rows = read_labelled(config.TRAIN_CSV)[::20]
+    items, rejected = featurize(rows, TextPipeline.load(config.RULES_DIR))
     return rows, items, rejected
 
 
-def test_choose_params_reports_each_c_and_the_choice(small_train, monkeypatch):
+def test_choose_params_reports_each_c_and_the_choice(small_train):
     rows, items, rejected = small_train
-    assert {"hand", "real"} <= {r["source"] if r["source"] == "hand" else "real" for r in rows}
-    monkeypatch.setattr(train_module, "C_GRID", (4.0, 16.0))
-    params, report = train_module.choose_params(items, rows, dict(DEFAULT_PARAMS), rejected)
+    assert {"hand", "real"} <= {r.part for r in rows}
+    params, report = train_module.choose_params(items, rows, dict(DEFAULT_PARAMS), rejected, c_grid=(4.0, 16.0))
     assert set(report) == {"4.0", "16.0", "chosen"}
     chosen = report["chosen"]
     assert (params["fact_C"], params["threshold"]) == (chosen["C"], chosen["threshold"])
@@ -95,10 +89,10 @@ def test_choose_params_reports_each_c_and_the_choice(small_train, monkeypatch):
     assert best - train_module.OBJECTIVE_TOLERANCE - 1e-4 <= chosen["cv_objective"] <= best
 
 
-def test_choose_params_applies_the_rule_rejections(small_train, monkeypatch):
+def test_choose_params_applies_the_rule_rejections(small_train):
     rows, items, _ = small_train
-    monkeypatch.setattr(train_module, "C_GRID", (4.0,))
     # every row rejected by the rules: no threshold can accept anything, all tie at 0, the strictest wins
-    params, report = train_module.choose_params(items, rows, dict(DEFAULT_PARAMS), np.ones(len(rows), bool))
+    params, report = train_module.choose_params(items, rows, dict(DEFAULT_PARAMS), np.ones(len(rows), bool),
+                                                c_grid=(4.0,))
     assert report["chosen"]["cv_objective"] == 0.0
     assert params["threshold"] == max(train_module.THRESHOLDS)

@@ -9,20 +9,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from classifier import config
-from classifier.checker import current_model_name
 from classifier.cli import main
-from classifier.retrain import Decision, _compare
-from classifier.serve import create_app
-from classifier.settings import Settings
+from classifier.model.registry import Registry
+from classifier.qa.retrain import Decision, _compare
+from classifier.service.app import create_app
+from classifier.service.settings import Settings
+from tests.helpers import read_csv
 
-CATEGORIES = ["stop", "subject_only", "outcome_only", "padding", "expanded"]
+CATEGORIES = list(config.CATEGORIES)
 
 
 @pytest.fixture
 def models_dir(tmp_path):
     target = tmp_path / "models"
     target.mkdir()
-    name = current_model_name()
+    name = Registry().current()
     for ext in ("joblib", "json"):
         shutil.copy(config.MODELS_DIR / f"{name}.{ext}", target)
     (target / "CURRENT").write_text(name + "\n", encoding="utf-8")
@@ -31,7 +32,7 @@ def models_dir(tmp_path):
 
 @pytest.fixture
 def pool_csv(tmp_path):
-    rows = list(csv.DictReader(open(config.TRAIN_CSV, encoding="utf-8")))[:60]
+    rows = read_csv(config.TRAIN_CSV)[:60]
     path = tmp_path / "pool.csv"
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
@@ -57,6 +58,7 @@ def test_label_agree_export_retrain_reload(tmp_path, models_dir, pool_csv, capsy
     pool, gold = pool_csv
     assert main(["--store", str(db), "pool", "import", str(pool)]) == 0
     settings = Settings(store_path=db, models_dir=models_dir, admin_keys=["adm"], watch_seconds=0.2)
+    old_name = Registry(models_dir).current()
     with TestClient(create_app(settings)) as client:
         old_version = client.get("/readyz").json()["model_version"]
         _label(client, "anna", "uncertain", gold, 20)
@@ -72,14 +74,14 @@ def test_label_agree_export_retrain_reload(tmp_path, models_dir, pool_csv, capsy
 
         export = tmp_path / "labels.csv"
         assert main(["--store", str(db), "labels", "export", str(export)]) == 0
-        assert len(list(csv.DictReader(open(export, encoding="utf-8")))) == 20
+        assert len(read_csv(export)) == 20
 
         assert main(["--store", str(db), "--models-dir", str(models_dir), "retrain"]) == 0
         out = capsys.readouterr().out
         assert "mean F1 of `expanded` over the hand-written and the real rows of data/test.csv" in out
         promoted = "PROMOTED" in out and "NOT promoted" not in out
-        new_name = current_model_name(models_dir)
-        assert (new_name != old_version.rsplit("-", 1)[0]) == promoted
+        new_name = Registry(models_dir).current()
+        assert (new_name != old_name) == promoted
         assert len(list(models_dir.glob("*.json"))) == 2, "every version stays with its card"
 
         # switch without a restart: the pointer watcher, then the admin call
@@ -108,7 +110,7 @@ class _Fake:
     ((0.95, 0.90), (0.89, 0.95), False),
 ], ids=["better", "equal", "worse F1", "worse on adversarial"])
 def test_promotion_rule(monkeypatch, new, old, promoted):
-    monkeypatch.setattr("classifier.retrain.score", lambda checker: checker.scores)
+    monkeypatch.setattr("classifier.qa.retrain.score", lambda checker, paths: checker.scores)
     decision = _compare(_Fake("new", *new), _Fake("old", *old))
     assert isinstance(decision, Decision) and decision.promoted is promoted
     assert len(decision.reasons) == 2

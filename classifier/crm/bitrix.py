@@ -10,10 +10,21 @@ import html
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
-from .records import (Activity, CallStat, ChatMessage, ChatSession, Comment, Contact, Deal, History, Lead,
-                      Multifield, ProductRow)
+from .records import (
+    Activity,
+    CallStat,
+    ChatMessage,
+    ChatSession,
+    Comment,
+    Contact,
+    Deal,
+    History,
+    Lead,
+    Multifield,
+    ProductRow,
+)
 from .settings import CrmSettings
 
 YES = frozenset({"y", "yes", "true", "1"})
@@ -56,7 +67,7 @@ def to_id(value) -> str | None:
     """``"410"``, ``410`` and ``410.0`` are one ID; ``""``, ``null`` and ``0`` are none."""
     if _is_empty(value) or value is False:
         return None
-    if isinstance(value, bool) or isinstance(value, (dict, list)):
+    if isinstance(value, (bool, dict, list)):
         raise ValueError(f"expected an ID, got {value!r}")
     if isinstance(value, float):
         if not value.is_integer():
@@ -124,7 +135,7 @@ def to_moment(value, tz) -> datetime | None:
 
 def _from_unix(value: float, tz) -> datetime:
     try:
-        return datetime.fromtimestamp(value, timezone.utc).astimezone(tz)
+        return datetime.fromtimestamp(value, UTC).astimezone(tz)
     except (OverflowError, OSError, ValueError):
         raise ValueError(f"expected Unix seconds or an ISO datetime, got {value!r}") from None
 

@@ -7,7 +7,7 @@ calendar days: the offset of the deal's DATE_CREATE, else the configured one.
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 from .records import Deal, History, Judge, Judgement, Violation
 from .settings import CrmSettings
@@ -119,7 +119,7 @@ def active_until(deal: Deal, last_touch: Touch | None, settings: CrmSettings) ->
 
 def aware(now: datetime | None, settings: CrmSettings) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     return now if now.tzinfo else now.replace(tzinfo=settings.portal_tz)
 
 

@@ -10,7 +10,7 @@ import unicodedata
 
 import phonenumbers
 
-from ..normalize import fold_lookalikes, fold_yo
+from ..text.normalize import fold_lookalikes, fold_yo
 
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _PHONE_PUNCTUATION = re.compile(r"[\d\s()+\-.]+")

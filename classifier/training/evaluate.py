@@ -2,48 +2,44 @@
 
 from collections import Counter
 
-from . import config
-from .dataset import part_of
-from .verdict import Verdict
+from .. import config
+from ..metrics import scores
+from ..verdict import Verdict
+from .dataset import LabelledRow
 
 
-def metrics(rows: list[dict], verdicts: list[Verdict]) -> dict:
-    gold = [r["label"] for r in rows]
+def metrics(rows: list[LabelledRow], verdicts: list[Verdict]) -> dict:
+    gold = [r.label for r in rows]
     pred = [int(v.expanded) for v in verdicts]
-    tp = sum(g and p for g, p in zip(gold, pred))
-    fp = sum(p and not g for g, p in zip(gold, pred))
-    fn = sum(g and not p for g, p in zip(gold, pred))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    s = scores(gold, pred)
     per_category = {}
     for cat in config.CATEGORIES:
-        idx = [i for i, r in enumerate(rows) if r["category"] == cat]
+        idx = [i for i, r in enumerate(rows) if r.category == cat]
         if not idx:
             continue
         right = sum(verdicts[i].category == cat for i in idx)
         decided = sum(verdicts[i].expanded == (cat == config.EXPANDED) for i in idx)
         per_category[cat] = {"n": len(idx), "category_accuracy": round(right / len(idx), 4),
                              "label_accuracy": round(decided / len(idx), 4)}
-    confusion = Counter((r["category"], v.category) for r, v in zip(rows, verdicts))
+    confusion = Counter((r.category, v.category) for r, v in zip(rows, verdicts))
     return {
         "n": len(rows),
-        "expanded": {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+        "expanded": {"precision": round(s.precision, 4), "recall": round(s.recall, 4), "f1": round(s.f1, 4),
                      "support": sum(gold)},
         "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / len(rows), 4) if rows else 0.0,
-        "category_accuracy": round(sum(r["category"] == v.category for r, v in zip(rows, verdicts))
+        "category_accuracy": round(sum(r.category == v.category for r, v in zip(rows, verdicts))
                                    / len(rows), 4) if rows else 0.0,
         "per_category": per_category,
         "confusion": {g: {p: confusion[(g, p)] for p in config.CATEGORIES} for g in config.CATEGORIES},
     }
 
 
-def metrics_by_part(rows: list[dict], verdicts: list[Verdict]) -> dict:
+def metrics_by_part(rows: list[LabelledRow], verdicts: list[Verdict]) -> dict:
     """All rows, then each part (hand-written, real, adversarial) that has rows, when there are several."""
     parts = {"all": (rows, verdicts)}
-    names = sorted({part_of(r) for r in rows})
+    names = sorted({r.part for r in rows})
     for name in names if len(names) > 1 else []:
-        idx = [i for i, r in enumerate(rows) if part_of(r) == name]
+        idx = [i for i, r in enumerate(rows) if r.part == name]
         parts[name] = ([rows[i] for i in idx], [verdicts[i] for i in idx])
     return {name: metrics(r, v) for name, (r, v) in parts.items()}
 

@@ -4,7 +4,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Category = Literal["stop", "subject_only", "outcome_only", "padding", "expanded"]
+from .. import config
+from ..qa.store import MAX_ID
+
+Category = Literal[config.CATEGORIES]
 Missing = Literal["subject", "outcome"]
 
 
@@ -86,3 +89,18 @@ class ErrorItem(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     errors: list[ErrorItem] = []
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment_id: int = Field(ge=1, le=MAX_ID)
+    annotator: str = Field(min_length=1, max_length=64)
+    category: Category
+    note: str = Field("", max_length=2000)
+    seconds: float | None = Field(None, ge=0, le=86400)
+
+
+class AnnotatorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    annotator: str = Field(min_length=1, max_length=64)
+    comment_id: int | None = Field(None, ge=1, le=MAX_ID)

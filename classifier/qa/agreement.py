@@ -5,6 +5,9 @@ from itertools import combinations
 
 from nltk.metrics.agreement import AnnotationTask
 
+from ..metrics import scores
+from ..training.dataset import LabelledRow, exact_key
+
 
 def _by_item(rows) -> dict[int, dict[str, str]]:
     items: dict[int, dict[str, str]] = defaultdict(dict)
@@ -42,32 +45,25 @@ def agreement(rows, texts: dict[int, str] | None = None) -> dict:
             "alpha": None if alpha is None else round(alpha, 4), "disagreements": disagreements}
 
 
-def compare_files(first: list[dict], second: list[dict]) -> dict:
+def compare_files(first: list[LabelledRow], second: list[LabelledRow]) -> dict:
     """Two labellers' files (LABELLING.md format), matched by normalised text: kappa on the label and on
     the category, and precision/recall/F1 of `expanded` taking ``first`` as the reference (F1 is the
     same either way round)."""
-    from .dataset import exact_key
-
-    def by_text(rows):
-        return {exact_key(r["text"]): r for r in rows}
-
-    a, b = by_text(first), by_text(second)
+    a = {exact_key(r.text): r for r in first}
+    b = {exact_key(r.text): r for r in second}
     shared = [k for k in a if k in b]
-    labels = [(str(a[k]["label"]), str(b[k]["label"])) for k in shared]
-    categories = [(a[k]["category"], b[k]["category"]) for k in shared]
-    tp = sum(x == y == "1" for x, y in labels)
-    fp = sum(x == "0" and y == "1" for x, y in labels)
-    fn = sum(x == "1" and y == "0" for x, y in labels)
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    labels = [(str(a[k].label), str(b[k].label)) for k in shared]
+    categories = [(a[k].category, b[k].category) for k in shared]
+    s = scores([a[k].label for k in shared], [b[k].label for k in shared])
     return {
         "shared": len(shared), "only_first": len(a) - len(shared), "only_second": len(b) - len(shared),
         "label_kappa": _round(_kappa(labels)), "category_kappa": _round(_kappa(categories)),
         "label_agree": _round(sum(x == y for x, y in labels) / len(labels)) if labels else None,
-        "expanded": {"both": tp, "only_second": fp, "only_first": fn,
-                     "precision": _round(precision), "recall": _round(recall), "f1": _round(f1)},
-        "disagreements": [{"text": a[k]["text"], "first": a[k]["category"], "second": b[k]["category"]}
+        "expanded": {"both": s.tp, "only_second": s.fp, "only_first": s.fn,
+                     "precision": _round(s.precision) if s.tp + s.fp else None,
+                     "recall": _round(s.recall) if s.tp + s.fn else None,
+                     "f1": _round(s.f1) if s.defined else None},
+        "disagreements": [{"text": a[k].text, "first": a[k].category, "second": b[k].category}
                           for k, (x, y) in zip(shared, labels) if x != y],
     }
 

@@ -9,19 +9,20 @@ trained on.
 import csv
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
-from . import config
-from .checker import CommentChecker, contradiction, current_model_name
-from .dataset import exact_key, near_key, part_of, read_labelled
-from .model import DEFAULT_PARAMS, Model, ModelError, fit
+from .. import config
+from ..checker import CommentChecker, contradiction
+from ..metrics import mean_f1_by_part
+from ..model.linear import DEFAULT_PARAMS, Model, ModelError, fit
+from ..model.registry import Registry
+from ..text.pipeline import TextPipeline
+from ..training.dataset import LabelledRow, exact_key, near_key, read_labelled
+from ..training.train import featurize, train
 from .store import Store
-from .train import cv_objective, featurize, point_current, read_rows, train
 
 ADVERSARIAL_CSV = config.DATA_DIR / "adversarial.csv"
 # Hard guarantees, whatever the model in service does: the least share of the category's rows of
@@ -46,63 +47,80 @@ def duplicate_keys(text: str) -> set[str]:
     return {exact_key(text), near_key(text)} - {""}
 
 
-def held_out_keys() -> set[str]:
-    rows = read_rows(config.TEST_CSV) + (read_labelled(ADVERSARIAL_CSV) if ADVERSARIAL_CSV.is_file() else [])
-    return {key for r in rows for key in duplicate_keys(r["text"])}
+@dataclass(frozen=True)
+class Paths:
+    """The files retraining reads; commands pass them in, tests point them at their own."""
+
+    models_dir: Path = config.MODELS_DIR
+    train_csv: Path = config.TRAIN_CSV
+    test_csv: Path = config.TEST_CSV
+    adversarial_csv: Path = ADVERSARIAL_CSV
+    rules_dir: Path = config.RULES_DIR
 
 
-def exported_rows(store: Store) -> tuple[list[dict], int]:
+def _adversarial(paths: Paths) -> list[LabelledRow]:
+    return read_labelled(paths.adversarial_csv) if Path(paths.adversarial_csv).is_file() else []
+
+
+def held_out_keys(paths: Paths = Paths()) -> set[str]:
+    rows = read_labelled(paths.test_csv) + _adversarial(paths)
+    return {key for r in rows for key in duplicate_keys(r.text)}
+
+
+def exported_rows(store: Store, paths: Paths = Paths()) -> tuple[list[LabelledRow], int]:
     """The store's latest labels, without any comment of the test or adversarial sets or a near-duplicate of one."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "labels.csv"
         store.export_csv(path)
         rows = read_labelled(path)
-    held = held_out_keys()
-    kept = [r for r in rows if not duplicate_keys(r["text"]) & held]
+    held = held_out_keys(paths)
+    kept = [r for r in rows if not duplicate_keys(r.text) & held]
     return kept, len(rows) - len(kept)
 
 
-def score(checker: CommentChecker) -> dict:
-    """Unrounded measures for the promotion rule; a rejection share only when data/test.csv has such rows."""
-    test = read_rows(config.TEST_CSV)
-    pred = [int(v.expanded) for v in checker.classify_many([r["text"] for r in test])]
+def score(checker: CommentChecker, paths: Paths = Paths()) -> dict:
+    """Unrounded measures for the promotion rule; a rejection share only when the test split has such rows."""
+    test = read_labelled(paths.test_csv)
+    pred = [v.expanded for v in checker.classify_many([r.text for r in test])]
     # the same measure `crmqc train --tune` optimises: pooled F1 would be decided by the hand-written rows alone
-    result = {"test_mean_f1": cv_objective(np.asarray([r["label"] for r in test]), np.asarray(pred, dtype=bool),
-                                           np.asarray([part_of(r) for r in test]))}
+    result = {"test_mean_f1": mean_f1_by_part([r.label for r in test], pred, [r.part for r in test])}
     for category, _ in GUARANTEES:
-        rejected = [not p for r, p in zip(test, pred) if r["category"] == category]
+        rejected = [not p for r, p in zip(test, pred) if r.category == category]
         if rejected:
             result[f"{category}_rejection"] = sum(rejected) / len(rejected)
-    if ADVERSARIAL_CSV.is_file():
-        adv = read_labelled(ADVERSARIAL_CSV)
-        adv_pred = [int(v.expanded) for v in checker.classify_many([r["text"] for r in adv])]
-        result["adversarial_accuracy"] = accuracy_score([r["label"] for r in adv], adv_pred)
+    adv = _adversarial(paths)
+    if adv:
+        adv_pred = [v.expanded for v in checker.classify_many([r.text for r in adv])]
+        result["adversarial_accuracy"] = sum(r.label == p for r, p in zip(adv, adv_pred)) / len(adv)
     return result
 
 
-def retrain(store: Store, models_dir: Path = config.MODELS_DIR, log=print) -> Decision:
-    extra, dropped = exported_rows(store)
+def retrain(store: Store, paths: Paths = Paths(), log=print) -> Decision:
+    extra, dropped = exported_rows(store, paths)
     log(f"{len(extra)} labelled comments from the store ({dropped} left out: they are in the test or "
         "adversarial set, or near-duplicates of their comments)")
-    name = f"{config.DEFAULT_MODEL_NAME}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
-    train(name=name, models_dir=models_dir, extra_rows=extra, promote=False, log=log)
-    candidate = CommentChecker.load(models_dir=models_dir, name=name)
+    registry = Registry(paths.models_dir)
+    model = train(models_dir=paths.models_dir, train_csv=paths.train_csv, test_csv=paths.test_csv,
+                  rules_dir=paths.rules_dir, extra_rows=extra, promote=False, log=log)
+    name = model.card["name"]
+    candidate = CommentChecker.load(models_dir=paths.models_dir, name=name, rules_dir=paths.rules_dir)
     try:
-        current = CommentChecker.load(models_dir=models_dir, name=current_model_name(models_dir))
+        current = CommentChecker.load(models_dir=paths.models_dir, name=registry.current(),
+                                      rules_dir=paths.rules_dir)
     except ModelError as exc:
         log(f"no model in service to compare with ({exc})")
         current = None
-    decision = _compare(candidate, current)
+    decision = _compare(candidate, current, paths)
     if decision.promoted:
-        point_current(models_dir, name)
+        registry.set_current(name)
     store.record_model(name, candidate.model_version, decision.promoted,
                        {"reasons": decision.reasons, "scores": decision.scores})
     return decision
 
 
-def _compare(candidate: CommentChecker, current: CommentChecker | None) -> Decision:
-    new = score(candidate)
-    old = score(current) if current else None
+def _compare(candidate: CommentChecker, current: CommentChecker | None, paths: Paths = Paths()) -> Decision:
+    new = score(candidate, paths)
+    old = score(current, paths) if current else None
     promoted, reasons = decide(new, old)
     scores = {"candidate": new} if old is None else {"candidate": new, "current": old}
     return Decision(candidate.model_version, current.model_version if current else None, promoted, reasons, scores)
@@ -131,27 +149,25 @@ def decide(new: dict, old: dict | None) -> tuple[bool, list[str]]:
     return promoted, reasons
 
 
-def suspects(store: Store | None, confidence: float = 0.8, folds: int = 5, log=print) -> list[dict]:
+def suspects(store: Store | None, confidence: float = 0.8, folds: int = 5, paths: Paths = Paths(),
+             log=print) -> list[dict]:
     """Labelled comments whose label the model contradicts firmly (``contradiction`` ≥ ``confidence``), out of fold."""
-    from .lemmatize import Lemmatizer
-    from .rules import RuleBook
-    rows = read_rows(config.TRAIN_CSV) + (exported_rows(store)[0] if store else [])
-    rules = RuleBook.load(config.RULES_DIR)
-    lemmatizer = Lemmatizer(rules.lexicon)
-    items = featurize(rows, rules, lemmatizer)
-    cats = np.asarray([r["category"] for r in rows])
+    rows = read_labelled(paths.train_csv) + (exported_rows(store, paths)[0] if store else [])
+    pipeline = TextPipeline.load(paths.rules_dir)
+    items, _ = featurize(rows, pipeline)
+    cats = np.asarray([r.category for r in rows])
     found = []
     for k, (tr, va) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=0).split(cats, cats)):
         log(f"fold {k + 1}/{folds}")
         objects = fit([items[i] for i in tr], cats[tr].tolist(), DEFAULT_PARAMS)
-        checker = CommentChecker(rules, lemmatizer, Model(objects, {"params": DEFAULT_PARAMS, "version": "oof"}))
-        for i, verdict in zip(va, checker.classify_many([rows[i]["text"] for i in va])):
-            firmness = contradiction(verdict.score, int(rows[i]["label"]), checker.threshold_in_use)
+        checker = CommentChecker(pipeline, Model(objects, {"params": DEFAULT_PARAMS, "version": "oof"}))
+        for i, verdict in zip(va, checker.classify_many([rows[i].text for i in va])):
+            firmness = contradiction(verdict.score, rows[i].label, checker.threshold_in_use)
             if verdict.rule is None and firmness >= confidence:
                 found.append((firmness, {
-                    "text": rows[i]["text"], "label": rows[i]["label"], "category": rows[i]["category"],
+                    "text": rows[i].text, "label": rows[i].label, "category": rows[i].category,
                     "model_category": verdict.category, "model_score": round(verdict.score, 4),
-                    "source": rows[i].get("source", ""), "file": rows[i].get("file", "")}))
+                    "source": rows[i].source, "file": rows[i].file}))
     return [row for _, row in sorted(found, key=lambda f: -f[0])]
 
 

@@ -1,12 +1,12 @@
 """Service settings from environment variables (prefix ``CRMQC_``), validated at start-up."""
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
-from . import config
+from .. import config
 
 
 def _split(value):

@@ -8,7 +8,7 @@ rules must still see the original wording of stop phrases.
 import re
 import unicodedata
 
-_ZERO_WIDTH = re.compile("[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff\u00ad]")
+ZERO_WIDTH = re.compile("[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Latin letters that look like Cyrillic ones: «HД» typed with a Latin H, «дoгoвop» with Latin o.
 _LOOKALIKES = str.maketrans("AaBCcEeHKkMOoPpTXxyu", "АаВСсЕеНКкМОоРрТХхуи")
@@ -23,7 +23,7 @@ def nfkc(text: str) -> str:
 
 
 def strip_invisible(text: str) -> str:
-    return _CONTROL.sub(" ", _ZERO_WIDTH.sub("", text))
+    return _CONTROL.sub(" ", ZERO_WIDTH.sub("", text))
 
 
 def fold_lookalikes(text: str) -> str:

@@ -11,11 +11,11 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from . import config
-from .dataset import LABEL_OF, exact_key
+from .. import config, fileio
+from ..training.dataset import LABEL_OF, exact_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS comments (
@@ -75,7 +75,7 @@ class NotFound(StoreError):
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -230,21 +230,19 @@ class Store:
     def export_csv(self, out: Path) -> int:
         """The latest label of each labelled comment, LABELLING.md format, ordered by comment id.
 
-        Written to a temporary file first, so a crash leaves no half-written export."""
+        Written beside ``out`` and renamed into place (``fileio.replacing``), so a crash leaves no
+        half-written export, and a ``.partial`` left by a killed run is overwritten."""
         latest: dict[int, sqlite3.Row] = {}
         for row in self.current_labels():
             if row["comment_id"] not in latest or row["id"] > latest[row["comment_id"]]["id"]:
                 latest[row["comment_id"]] = row
-        out = Path(out)
-        tmp = out.with_name(out.name + ".partial")
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
+        with fileio.replacing(Path(out)) as f:
             writer = csv.writer(f)
             writer.writerow(["text", "label", "category", "source", "domain", "note"])
             for cid in sorted(latest):
                 r = latest[cid]
                 writer.writerow([r["text"], r["label"], r["category"], r["source"] or "pool", "other",
                                  f"annotator={r['annotator']}" + (f"; {r['note']}" if r["note"] else "")])
-        tmp.replace(out)
         return len(latest)
 
     # --- models -------------------------------------------------------------------------------

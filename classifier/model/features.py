@@ -1,6 +1,6 @@
-"""Text → what the model reads: a lemma string, a character string and dense signals.
+"""A prepared comment → what the model reads: a lemma string, a character string and dense signals.
 
-Lemmatisation happens here, before any vectorizer, so the saved model holds only
+Lemmatisation happens in the text pipeline, before any vectorizer, so the saved model holds only
 library classes and never pickles a project function.
 """
 
@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lemmatize import Lemmatizer
-from .normalize import mask_entities, normalize
-from .rules import RuleBook
-from .tokenize import is_placeholder, is_word, tokenize
+from ..text.lemmatize import Lemmatizer
+from ..text.prepared import Prepared
+from ..text.tokenize import is_placeholder, is_word
 
 # Bumped whenever the text → features code changes meaning; a model trained on another version refuses to load.
 FEATURE_VERSION = 2
@@ -23,37 +22,25 @@ DENSE_NAMES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Features:
-    normalized: str
-    masked: str
-    lemmas: tuple[str, ...]
     lemma_text: str
     char_text: str
     dense: tuple[float, ...]
 
 
-def extract(text: str, lemmatizer: Lemmatizer, rules: RuleBook) -> Features:
-    normalized = normalize(text)
-    masked = mask_entities(normalized)
-    tokens = tokenize(masked)
-    lemmas = tuple(lemmatizer.lemma(t) for t in tokens)
-    return Features(
-        normalized=normalized,
-        masked=masked,
-        lemmas=lemmas,
-        lemma_text=" ".join(lemmas),
-        char_text=masked,
-        dense=_dense(text, masked, tokens, lemmas, lemmatizer, rules),
-    )
+def extract(prepared: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> Features:
+    """What the model reads of one prepared comment; ``filler`` is the rules' filler-word lemmas."""
+    return Features(lemma_text=" ".join(prepared.lemmas), char_text=prepared.masked,
+                    dense=_dense(prepared, lemmatizer, filler))
 
 
-def _dense(text, masked, tokens, lemmas, lemmatizer, rules) -> tuple[float, ...]:
+def _dense(p: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> tuple[float, ...]:
+    text, tokens, lemmas = p.text, p.tokens, p.lemmas
     words = [t for t in tokens if is_word(t)]
-    content = [lemma for t, lemma in zip(tokens, lemmas) if is_word(t) and lemma not in rules.filler]
-    n_hits, covered = rules.stop_coverage(text)
+    content = [lemma for t, lemma in zip(tokens, lemmas) if is_word(t) and lemma not in filler]
     known = sum(lemmatizer.is_known(w) for w in words if w.isalpha())
-    counts = {p: 0 for p in PLACEHOLDERS}
+    counts = dict.fromkeys(PLACEHOLDERS, 0)
     for t in tokens:
         if is_placeholder(t) and t[1:-1] in counts:
             counts[t[1:-1]] += 1
@@ -61,8 +48,8 @@ def _dense(text, masked, tokens, lemmas, lemmatizer, rules) -> tuple[float, ...]
         math.log1p(len(tokens)),
         math.log1p(len(content)),
         known / len(words) if words else 0.0,
-        float(n_hits),
-        covered / max(len(text.strip()), 1),
+        float(len(p.stop_hits)),
+        p.stop_covered / max(len(text.strip()), 1),
         1 - len(content) / len(words) if words else 1.0,
         float(sum(text.count(c) for c in ".!?;/") + 1),
         float(":" in text),

@@ -4,19 +4,16 @@
   (LABELLING.md: "what was discussed", "what was agreed"); the score is their product;
 - ``category`` head: the five categories, used to tell `stop` from `padding`.
 
-The artifact is a dict of library objects; a JSON card beside it records the data hash,
-library versions, hyper-parameters and metrics. Loading checks the card.
+The artifact is a dict of library objects; :mod:`classifier.model.registry` saves it with a JSON card
+(data hash, library versions, hyper-parameters, metrics) and checks the card when loading.
 """
 
-import hashlib
-import json
-from collections import Counter
+import functools
 import platform
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
-import joblib
 import numpy as np
 from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
@@ -24,7 +21,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from .features import DENSE_NAMES, FEATURE_VERSION, Features, dense_matrix
+from .features import DENSE_NAMES, Features, dense_matrix
 
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "pymorphy3", "pymorphy3-dicts-ru")
 CARD_FORMAT = 1
@@ -188,7 +185,6 @@ class Model:
         return float(self.card["params"]["threshold"])
 
     def matrix(self, items: list[Features]):
-        o = self.objects
         return sparse.hstack([
             self._word.transform([f.lemma_text for f in items]),
             self._char.transform([f.char_text for f in items]),
@@ -220,14 +216,19 @@ class Model:
         category = Softmax.normalize(decision(self._category))[None]
         return Prediction(subject * outcome, subject, outcome, category, self._category.classes)
 
-    def top_terms(self, item: Features, k: int = 8) -> list[dict]:
-        """Lemma n-grams that pushed the two facts most, either way (uncalibrated log-odds)."""
+    @functools.cached_property
+    def _term_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Word n-gram names and their summed log-odds weight on the two facts, built once per model."""
         o = self.objects
         coef = sum(np.mean([c.estimator.coef_[0] for c in o[head].calibrated_classifiers_], axis=0)
                    for head in ("subject", "outcome"))
-        names = o["word"].get_feature_names_out()
-        row = o["word"].transform([item.lemma_text])
-        contrib = [(str(names[j]), float(v * coef[j])) for j, v in zip(row.indices, row.data)]
+        return o["word"].get_feature_names_out(), coef
+
+    def top_terms(self, item: Features, k: int = 8) -> list[dict]:
+        """Lemma n-grams that pushed the two facts most, either way (uncalibrated log-odds)."""
+        names, coef = self._term_weights
+        cols, values = self._word.row(item.lemma_text)
+        contrib = [(str(names[j]), float(v * coef[j])) for j, v in zip(cols, values)]
         contrib.sort(key=lambda t: -abs(t[1]))
         return [{"term": t, "weight": round(w, 4)} for t, w in contrib[:k]]
 
@@ -283,65 +284,3 @@ def fit(items: list[Features], categories: list[str], params: dict,
     category.fit(x, cats, sample_weight=sample_weight)
     return {"word": word, "char": char, "scaler": scaler, "subject": subject, "outcome": outcome,
             "category": category, "dense_names": list(DENSE_NAMES)}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def save(model: Model, models_dir: Path, name: str) -> Path:
-    models_dir.mkdir(parents=True, exist_ok=True)
-    path = models_dir / f"{name}.joblib"
-    tmp = path.with_suffix(".joblib.tmp")
-    joblib.dump(model.objects, tmp, compress=3)
-    card = dict(model.card, artifact=path.name, artifact_sha256=file_sha256(tmp), card_format=CARD_FORMAT)
-    tmp.replace(path)
-    card_path = models_dir / f"{name}.json"
-    card_path.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    model.card = card
-    return path
-
-
-def read_card(models_dir: Path, name: str) -> dict:
-    card_path = Path(models_dir) / f"{name}.json"
-    if not card_path.is_file():
-        raise ModelError(f"model card {card_path.name} not found in {Path(models_dir).name}/: "
-                         "train a model first with `crmqc train`")
-    try:
-        return json.loads(card_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"model card {card_path.name} is not valid JSON: {exc}") from exc
-
-
-def load(models_dir: Path, name: str, rules_fingerprint: str) -> Model:
-    card = read_card(models_dir, name)
-    path = Path(models_dir) / card.get("artifact", f"{name}.joblib")
-    if not path.is_file():
-        raise ModelError(f"model file {path.name} not found beside its card: retrain with `crmqc train`")
-    if card.get("card_format") != CARD_FORMAT:
-        raise ModelError(f"{name}: card format {card.get('card_format')} is not {CARD_FORMAT}: retrain")
-    if file_sha256(path) != card.get("artifact_sha256"):
-        raise ModelError(f"{path.name}: file does not match the sha256 in its card (corrupt or replaced)")
-    trained, running = card.get("libraries", {}), library_versions()
-    for lib in ("scikit-learn", "pymorphy3-dicts-ru"):
-        if _minor(trained.get(lib)) != _minor(running.get(lib)):
-            raise ModelError(f"{name}: trained with {lib} {trained.get(lib)}, running {running.get(lib)}: "
-                             "retrain with `crmqc train`")
-    if card.get("feature_version") != FEATURE_VERSION:
-        raise ModelError(f"{name}: trained with feature version {card.get('feature_version')}, this code has "
-                         f"{FEATURE_VERSION}: retrain with `crmqc train`")
-    if card.get("rules_fingerprint") != rules_fingerprint:
-        raise ModelError(f"{name}: trained with other rules (fingerprint {card.get('rules_fingerprint')}, "
-                         f"now {rules_fingerprint}): retrain with `crmqc train`")
-    objects = joblib.load(path)
-    if objects.get("dense_names") != list(DENSE_NAMES):
-        raise ModelError(f"{name}: its dense features differ from this code's: retrain with `crmqc train`")
-    return Model(objects=objects, card=card)
-
-
-def _minor(version: str | None) -> str | None:
-    return ".".join(version.split(".")[:2]) if version else None

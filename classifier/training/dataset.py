@@ -5,14 +5,15 @@
 """
 
 import csv
+import dataclasses
 import hashlib
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config
-from .normalize import normalize
+from .. import config, fileio
+from ..text.normalize import normalize
 
 REQUIRED = ("text", "label", "category")
 COLUMNS = ("text", "label", "category", "source", "domain", "note", "file")
@@ -43,24 +44,44 @@ class BuildReport:
         ]
 
 
-def read_labelled(path: Path) -> list[dict]:
+@dataclass(frozen=True, slots=True)
+class LabelledRow:
+    """One labelled comment (LABELLING.md format): the row every reader of labelled CSV returns."""
+
+    text: str
+    label: int
+    category: str
+    source: str = "hand"
+    domain: str = "other"
+    note: str = ""
+    file: str = ""
+
+    @property
+    def part(self) -> str:
+        """`hand` (written for the corpus), `adversarial` (the frozen set) or `real` (managers' comments)."""
+        return self.source if self.source in ("hand", "adversarial") else "real"
+
+    def replace(self, **changes) -> "LabelledRow":
+        return dataclasses.replace(self, **changes)
+
+
+def read_labelled(path: Path) -> list[LabelledRow]:
     """Rows of one labelled CSV, validated; raises :class:`DataError` naming file and line."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
                 raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}")
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                rows.append(_check_row(row, f"{path.name}:{line}", path.stem))
-            return rows
+            return [_check_row(row, f"{path.name}:{line}", path.stem) for line, row in enumerate(reader, start=2)]
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
-def _check_row(row: dict, where: str, file: str) -> dict:
+def _check_row(row: dict, where: str, file: str) -> LabelledRow:
+    if None in row:
+        raise DataError(f"{where}: more fields than the header has (quote a text that contains commas)")
     text = row.get("text") or ""
     if not text.strip():
         raise DataError(f"{where}: empty text")
@@ -70,15 +91,15 @@ def _check_row(row: dict, where: str, file: str) -> dict:
     label = (row.get("label") or "").strip()
     if label not in ("0", "1") or int(label) != LABEL_OF[category]:
         raise DataError(f"{where}: label {label!r} does not match category {category}")
-    return {
-        "text": text,
-        "label": int(label),
-        "category": category,
-        "source": (row.get("source") or "").strip() or "hand",
-        "domain": (row.get("domain") or "").strip() or "other",
-        "note": (row.get("note") or "").strip(),
-        "file": file,
-    }
+    return LabelledRow(
+        text=text,
+        label=int(label),
+        category=category,
+        source=(row.get("source") or "").strip() or "hand",
+        domain=(row.get("domain") or "").strip() or "other",
+        note=(row.get("note") or "").strip(),
+        file=(row.get("file") or "").strip() or file,
+    )
 
 
 _NON_LETTERS = re.compile(r"[^а-яa-z]+")
@@ -93,33 +114,34 @@ def near_key(text: str) -> str:
     return " ".join(sorted(_NON_LETTERS.sub(" ", normalize(text)).split()))
 
 
-def deduplicate(rows: list[dict], report: BuildReport) -> list[dict]:
+def deduplicate(rows: list[LabelledRow], report: BuildReport) -> list[LabelledRow]:
     """Keep the first of equal texts; settle conflicting labels by the stricter (0) label."""
-    by_key: dict[str, list[dict]] = defaultdict(list)
+    by_key: dict[str, list[LabelledRow]] = defaultdict(list)
     for row in rows:
-        by_key[exact_key(row["text"])].append(row)
+        by_key[exact_key(row.text)].append(row)
     kept = []
     for key, group in by_key.items():
         report.duplicates += len(group) - 1
-        if len({r["category"] for r in group}) > 1:
+        if len({r.category for r in group}) > 1:
             report.conflicts.append(key)
-            group = sorted(group, key=lambda r: r["label"])
+            group = sorted(group, key=lambda r: r.label)
         kept.append(group[0])
-    near: dict[str, dict] = {}
+    near: dict[str, LabelledRow] = {}
     for row in kept:
-        key = near_key(row["text"])
+        key = near_key(row.text)
         if key and key in near:
             report.near_duplicates += 1
             continue
-        near[key or exact_key(row["text"])] = row
+        near[key or exact_key(row.text)] = row
     return list(near.values())
 
 
-def part_of(row: dict) -> str:
-    """`hand` (written for the corpus), `adversarial` (the frozen set) or `real` (managers' comments)."""
+def part_of(row) -> str:
+    """The part of a labelled row (:attr:`LabelledRow.part`), for rows given as mappings too."""
+    if isinstance(row, LabelledRow):
+        return row.part
     source = row.get("source") or "hand"
     return source if source in ("hand", "adversarial") else "real"
-
 
 
 def in_test(text: str, seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE) -> bool:
@@ -128,21 +150,22 @@ def in_test(text: str, seed: int = config.SPLIT_SEED, test_share: float = config
     return int.from_bytes(digest[:8], "big") / 2**64 < test_share
 
 
-def split(rows: list[dict], seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE):
+def split(rows: list[LabelledRow], seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE):
     train, test = [], []
     for row in rows:
-        (test if in_test(row["text"], seed, test_share) else train).append(row)
-    order = lambda r: (r["file"], r["text"])  # noqa: E731 - a sort key, stable output
+        (test if in_test(row.text, seed, test_share) else train).append(row)
+
+    def order(r: LabelledRow):
+        return r.file, r.text
+
     return sorted(train, key=order), sorted(test, key=order)
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
-    tmp = Path(path).with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows({c: r.get(c, "") for c in COLUMNS} for r in rows)
-    tmp.replace(path)
+def write_rows(path: Path, rows: list[LabelledRow]) -> None:
+    with fileio.replacing(Path(path)) as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        writer.writerows([getattr(r, c) for c in COLUMNS] for r in rows)
 
 
 def build(raw_dir: Path = config.RAW_DIR, out_dir: Path = config.DATA_DIR) -> BuildReport:
@@ -167,5 +190,5 @@ def data_hash(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def counts(rows: list[dict], key: str) -> Counter:
-    return Counter(r[key] for r in rows)
+def counts(rows: list[LabelledRow], key: str) -> Counter:
+    return Counter(getattr(r, key) for r in rows)

@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .audit_html import render_report
-from .crm import bitrix
-from .crm.bitrix import BitrixFormatError
-from .crm.contacts import ContactCheck, check_contact
-from .crm.deals import DealDecision, aware, evaluate_deal
-from .crm.duplicates import ContactGroup, DealGroup, find_contact_duplicates, find_deal_duplicates
-from .crm.leads import ConversionDecision, check_conversion, is_converted
-from .crm.records import DEAL, LEAD, Activity, CallStat, ChatSession, Comment, Contact, Deal, History, Judge, Lead
-from .crm.settings import CrmSettings, load_settings
-from .crm.touches import comment_texts, judge_texts
+from .. import fileio
+from ..crm import bitrix
+from ..crm.bitrix import BitrixFormatError
+from ..crm.contacts import ContactCheck, check_contact
+from ..crm.deals import DealDecision, aware, evaluate_deal
+from ..crm.duplicates import ContactGroup, DealGroup, find_contact_duplicates, find_deal_duplicates
+from ..crm.leads import ConversionDecision, check_conversion, is_converted
+from ..crm.records import DEAL, LEAD, Activity, CallStat, ChatSession, Comment, Contact, Deal, History, Judge, Lead
+from ..crm.settings import CrmSettings, load_settings
+from ..crm.touches import comment_texts, judge_texts
+from .html import render_report
 
 REQUIRED = ("deals.json", "activities.json", "comments.json", "contacts.json", "leads.json")
 REPORT_COLUMNS = ("deal_id", "title", "assigned_by_id", "manager", "status", "correct", "violations", "active",
@@ -331,7 +332,7 @@ def deal_row(deal: Deal, decision: DealDecision, result: AuditResult) -> dict:
 
 
 def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> Path:
-    with open(path, "w", encoding="utf-8-sig", newline="") as f:  # the BOM lets Excel read Cyrillic
+    with fileio.replacing(path, encoding="utf-8-sig") as f:  # the BOM lets Excel read Cyrillic
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -343,7 +344,7 @@ def write_report(result: AuditResult, out_dir: Path, settings: CrmSettings) -> t
     report = write_csv(out_dir / "report.csv", REPORT_COLUMNS, [deal_row(d, x, result) for d, x in result.deals])
     managers = write_csv(out_dir / "managers.csv", MANAGER_COLUMNS, [m.row() for m in result.managers])
     page = out_dir / "report.html"
-    page.write_text(render_report(result, settings), encoding="utf-8")
+    fileio.write_text(page, render_report(result, settings))
     return report, managers, page
 
 

@@ -13,10 +13,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..yamlfile import read_mapping
 from .lemmatize import Lemmatizer
+from .normalize import ZERO_WIDTH as _ZERO_WIDTH
 from .normalize import fold_lookalikes, fold_yo, mask_entities, normalize
+from .prepared import Prepared, StopHit
 from .tokenize import is_placeholder, is_word, tokenize
-from .yamlfile import read_mapping
 
 
 class RuleError(ValueError):
@@ -47,7 +49,7 @@ class StopRule:
         return self.combined.finditer(text)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _union(patterns: tuple[re.Pattern, ...]) -> re.Pattern:
     return re.compile("|".join(f"(?:{p.pattern})" for p in patterns))
 
@@ -170,51 +172,52 @@ class RuleBook:
 
     # --- stop phrases -------------------------------------------------------------------------
 
-    def stop_hits(self, text: str) -> list[RuleHit]:
-        """Every stop phrase in ``text`` (any form), with spans into ``text`` itself."""
-        light = light_normalize(text)
-        hits = [
-            RuleHit(rule.id, "stop", text[m.start():m.end()], m.start(), m.end())
-            for rule in self.stop_rules
-            for m in rule.finditer(light)
-            if m.end() > m.start()
-        ]
-        return _drop_overlaps(hits)
-
-    def stop_coverage(self, text: str) -> tuple[int, int]:
-        """How many stop phrases ``text`` holds and how many characters they cover (one scan)."""
-        spans = [m.span() for m in self._all_stop.finditer(light_normalize(text)) if m.end() > m.start()]
-        return len(spans), sum(end - start for start, end in spans)
-
     @functools.cached_property
-    def _all_stop(self) -> re.Pattern:
-        return _union(tuple(p for rule in self.stop_rules for p in rule.patterns))
+    def _scanner(self) -> re.Pattern:
+        """Every stop pattern in one alternation, each rule a named group: one scan finds all rules."""
+        return re.compile("|".join(f"(?P<r{i}>{'|'.join(f'(?:{p.pattern})' for p in rule.patterns)})"
+                                   for i, rule in enumerate(self.stop_rules)))
 
-    def strip_stop_phrases(self, normalized: str) -> str:
-        return self._all_stop.sub(" ", normalized)
+    def scan(self, text: str, light: str | None = None) -> tuple[StopHit, ...]:
+        """Every stop phrase in ``text`` (any form), leftmost first, none overlapping, with spans into
+        ``text`` itself. ``light`` is ``light_normalize(text)`` when the caller has it. Zero-width
+        characters inside a phrase («н\u200bд») do not hide it."""
+        offsets = None
+        if _ZERO_WIDTH.search(text):
+            offsets = [i for i, ch in enumerate(text) if not _ZERO_WIDTH.match(ch)]
+            light = light_normalize("".join(text[i] for i in offsets))
+        elif light is None:
+            light = light_normalize(text)
+        rules, hits = self.stop_rules, []
+        for m in self._scanner.finditer(light):
+            start, end = m.span()
+            if end == start:
+                continue
+            if offsets is not None:
+                start, end = offsets[start], offsets[end - 1] + 1
+            hits.append(StopHit(rules[int(m.lastgroup[1:])].id, text[start:end], start, end))
+        return tuple(hits)
 
     # --- decisions ----------------------------------------------------------------------------
 
-    def decide(self, text: str, lemmatizer: Lemmatizer, normalized: str | None = None,
-               masked: str | None = None) -> RuleDecision | None:
+    def decide(self, prepared: Prepared, lemmatizer: Lemmatizer) -> RuleDecision | None:
         """`padding` or `stop` when the rules are sure; ``None`` leaves it to the model.
 
-        ``normalized`` and ``masked`` may be passed in when the caller has them already."""
-        normalized = normalize(text) if normalized is None else normalized
-        tokens = tokenize(mask_entities(normalized) if masked is None else masked)
+        A rule decides only when nothing but stop phrases, filler and contacts remains, so a stop
+        phrase inside a comment with content decides nothing."""
+        normalized, tokens = prepared.normalized, prepared.tokens
         padding = self.padding_hit(normalized, tokens, lemmatizer)
         if padding:
             return RuleDecision("padding", padding)
-        rest = tokenize(mask_entities(self.strip_stop_phrases(normalized)))
-        if any(not self._is_filler(t, lemmatizer) for t in rest):
+        if any(not self._is_filler(t, lemmatizer) for t in _without_stop_phrases(prepared)):
             return None
         if _copied(tokens):  # «сбросил сбросил сбросил», «ЗВОНОК ЗВОНОК ЗВОНОК ЗВОНОК»
             return RuleDecision("padding", RuleHit("repetition", "padding", normalized[:80]))
-        hits = self.stop_hits(text)
-        if hits:
-            return RuleDecision("stop", hits[0])
+        if prepared.stop_hits:
+            h = prepared.stop_hits[0]
+            return RuleDecision("stop", RuleHit(h.rule, "stop", h.phrase, h.start, h.end))
         if tokens:
-            return RuleDecision("stop", RuleHit("filler_only", "stop", text.strip()))
+            return RuleDecision("stop", RuleHit("filler_only", "stop", prepared.text.strip()))
         return RuleDecision("stop", RuleHit("empty", "stop", ""))
 
     def _is_filler(self, token: str, lemmatizer: Lemmatizer) -> bool:
@@ -237,6 +240,18 @@ CONTACT_PLACEHOLDERS = frozenset({"_phone_", "_email_"})
 _LETTER = re.compile(r"[а-яa-z]")
 
 
+def _without_stop_phrases(prepared: Prepared) -> list[str]:
+    """The tokens of the comment once its stop phrases are cut out (the spans of one scan)."""
+    if not prepared.stop_hits:
+        return list(prepared.tokens)
+    text, pieces, at = prepared.text, [], 0
+    for hit in prepared.stop_hits:
+        pieces.append(text[at:hit.start])
+        at = hit.end
+    pieces.append(text[at:])
+    return tokenize(mask_entities(normalize(" ".join(pieces))))
+
+
 def _copied(tokens: list[str]) -> bool:
     """Stop phrases or filler copied to look long: four or more words, at most half of them distinct.
 
@@ -252,14 +267,6 @@ def _plain(value):
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
-
-
-def _drop_overlaps(hits: list[RuleHit]) -> list[RuleHit]:
-    kept: list[RuleHit] = []
-    for hit in sorted(hits, key=lambda h: (h.start, -(h.end - h.start))):
-        if not kept or hit.start >= kept[-1].end:
-            kept.append(hit)
-    return kept
 
 
 def _repetition(book, p, normalized, tokens, lemmatizer) -> bool:
@@ -295,8 +302,7 @@ def _template(book, p, normalized, tokens, lemmatizer) -> bool:
 def _symbols_only(book, p, normalized, tokens, lemmatizer) -> bool:
     if len(normalized) < p["min_length"] or _LETTER.search(normalized):
         return False
-    placeholders = set(tokenize(mask_entities(normalized)))
-    return not placeholders - {"_num_"}
+    return not set(tokens) - {"_num_"}
 
 
 def _greetings_only(book, p, normalized, tokens, lemmatizer) -> bool:

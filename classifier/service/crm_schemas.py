@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from .crm.bitrix import YEARS, to_mapping, to_rows, unwrap
+from ..crm.bitrix import YEARS, to_mapping, to_rows, unwrap
 
 MAX_ROWS = 10_000
 MAX_CONTACTS = 100_000

@@ -1,0 +1,1 @@
+"""The QA analysts' workflow: the labels store, the labelling queue, agreement, retrain and promote."""

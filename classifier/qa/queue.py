@@ -1,0 +1,75 @@
+"""The QA analysts' labelling queue: which comment to offer next, and each annotator's figures.
+
+The HTTP routes over it are in :mod:`classifier.service.routes.labelling`.
+"""
+
+import random
+import statistics
+import threading
+from datetime import UTC, datetime
+from typing import Literal
+
+from ..checker import contradiction
+from .agreement import agreement
+from .store import Store
+
+Mode = Literal["uncertain", "random", "overlap", "suspects"]
+SUSPECT_CONFIDENCE = 0.8
+
+
+class PoolScores:
+    """The current model's score of every pool comment, computed once per model version."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._version, self._scores = None, {}
+
+    def get(self, store: Store, checker) -> dict[int, object]:
+        with self._lock:
+            size = store.pool_size()
+            if self._version != (checker.model_version, size):
+                rows = store.pool_texts()
+                verdicts = checker.classify_many([r["text"] for r in rows])
+                self._scores = {r["id"]: v for r, v in zip(rows, verdicts)}
+                self._version = (checker.model_version, size)
+            return self._scores
+
+
+def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode: str,
+                 rng: random.Random) -> int | None:
+    seen = store.seen_by(annotator)
+    if mode == "overlap":
+        others = {r["comment_id"] for r in store.current_labels() if r["annotator"] != annotator}
+        candidates = sorted(others - seen)
+        return rng.choice(candidates) if candidates else None
+    if mode == "suspects":
+        verdicts, threshold = scores.get(store, checker), checker.threshold_in_use
+        firmness = {r["comment_id"]: contradiction(verdicts[r["comment_id"]].score, r["label"], threshold)
+                    for r in store.current_labels() if r["comment_id"] not in seen}
+        suspects = [(f, comment_id) for comment_id, f in firmness.items() if f >= SUSPECT_CONFIDENCE]
+        return max(suspects)[1] if suspects else None
+    candidates = [i for i in store.comment_ids() if i not in seen]
+    if not candidates:
+        return None
+    if mode == "random":
+        return rng.choice(candidates)
+    verdicts = scores.get(store, checker)
+    threshold = checker.threshold_in_use
+    return min(candidates, key=lambda i: (verdicts[i].rule is not None, abs(verdicts[i].score - threshold), i))
+
+
+def annotator_stats(store: Store, annotator: str) -> dict:
+    today = datetime.now(UTC).date().isoformat()
+    mine = [r for r in store.current_labels() if r["annotator"] == annotator]
+    today_rows = [r for r in mine if r["at"].startswith(today)]
+    seconds = [r["seconds"] for r in today_rows if r["seconds"]]
+    agree = agreement(store.current_labels())
+    pairs = [p for p in agree["pairs"] if annotator in (p["a"], p["b"]) and p["items"]]
+    return {
+        "annotator": annotator,
+        "labelled_today": len(today_rows),
+        "labelled_total": len(mine),
+        "seconds_per_comment": round(statistics.median(seconds), 1) if seconds else None,
+        "agreement": [{"with": p["b"] if p["a"] == annotator else p["a"], "items": p["items"],
+                       "kappa": p["kappa"], "agree": p["agree"]} for p in pairs],
+    }

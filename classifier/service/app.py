@@ -1,0 +1,71 @@
+"""The FastAPI app, wired and nothing more: lifespan, middleware, error handlers, routers.
+
+Routes live in :mod:`classifier.service.routes`, what they share in :mod:`classifier.service.deps`,
+model hot-swapping in :mod:`classifier.service.hotswap`.
+"""
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from ..checker import CommentChecker
+from ..crm.settings import load_settings as load_crm_settings
+from ..qa.queue import PoolScores
+from ..qa.store import Store
+from .errors import install_handlers
+from .hotswap import ModelSlot
+from .prometheus import Metrics, MetricsMiddleware
+from .routes import STATIC, admin, comments, crm, labelling
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None, checker: CommentChecker | None = None) -> FastAPI:
+    """The service; ``checker``, when given, is served first (loaded before, e.g. to fail fast or fork)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        slot = ModelSlot(settings.models_dir, settings.rules_dir, settings.threshold, settings.model_name)
+        if checker is not None:
+            slot.install(checker)
+        else:
+            slot.reload()
+        app.state.settings, app.state.slot, app.state.metrics = settings, slot, metrics
+        app.state.crm_settings = load_crm_settings(settings.rules_dir / "crm.yaml")
+        app.state.pool_scores = PoolScores()
+        app.state.store = Store(settings.store_path)
+        watcher = None
+        if settings.watch_current and settings.model_name is None:
+            watcher = asyncio.create_task(slot.watch(settings.watch_seconds, settings.watch_max_seconds))
+        try:
+            yield
+        finally:
+            if watcher:
+                watcher.cancel()
+            app.state.store.close()
+
+    app = FastAPI(title="crmqc: CRM comment quality", version="1", lifespan=lifespan,
+                  description="Decides whether a sales manager's CRM comment is expanded (развёрнутый) "
+                              "and says what is missing.")
+    install_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-API-Key"])
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for router in (comments.router, crm.router, labelling.router, labelling.page, admin.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def preloaded_app() -> FastAPI:
+    """An app whose model is loaded now, in the calling process: with `gunicorn --preload` the
+    workers fork after this and share the loaded model's memory instead of each loading a copy."""
+    settings = Settings()
+    checker = CommentChecker.load(models_dir=settings.models_dir, name=settings.model_name,
+                                  rules_dir=settings.rules_dir, threshold=settings.threshold)
+    return create_app(settings, checker=checker)

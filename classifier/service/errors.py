@@ -1,0 +1,54 @@
+"""Every error the API answers, as one JSON shape: ``{"detail": …, "errors": [{"field", "message"}]}``."""
+
+import json
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .schemas import ErrorOut
+
+ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 413, 415, 422)}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.field = status, detail, field
+
+
+def error_response(status: int, detail: str, errors: list[dict] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
+
+
+def _field(loc) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "malformed JSON body: " + "; ".join(
+            str(e.get("ctx", {}).get("error", e["msg"])) for e in errors))
+    items = [{"field": _field(e["loc"]), "message": e["msg"]} for e in errors]
+    return error_response(422, "; ".join(f"{i['field']}: {i['message']}" for i in items), items)
+
+
+async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.detail,
+                          [{"field": exc.field, "message": exc.detail}] if exc.field else None)
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
+    if exc.status_code == 400 and "parsing the body" in detail:
+        detail = "the body is not valid UTF-8 JSON"
+    return error_response(exc.status_code, detail)
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -1,0 +1,60 @@
+"""Service routes: health, readiness, the model card, metrics, the manager's page, and admin reload."""
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ...model.linear import ModelError
+from ..deps import ADMIN, API, AppMetrics, AppSettings, Checker, Slot
+from ..errors import ERRORS, ApiError
+from . import STATIC
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request):
+    slot = getattr(request.app.state, "slot", None)
+    checker = slot.checker if slot else None
+    if checker is None:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    return {"status": "ready", "model_version": checker.model_version}
+
+
+@router.get("/v1/model", dependencies=API, responses=ERRORS)
+def model_card(checker: Checker):
+    return dict(checker.model.card, threshold_in_use=checker.threshold_in_use)
+
+
+@router.get("/metrics")
+def prometheus(metrics: AppMetrics):
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/v1/admin/reload", dependencies=ADMIN, responses=ERRORS)
+def reload(slot: Slot, settings: AppSettings, model: str | None = Query(
+        None, max_length=128, description="model version to pin; default: CRMQC_MODEL_NAME, else "
+                                          "models/CURRENT, which is then followed again")):
+    """Load a model and put it into service without a restart; on error the old one stays.
+
+    With `model=NAME` the model is **pinned**: the service stops following models/CURRENT, and a
+    later change of CURRENT leaves NAME in service. A reload without `model=` ends the pin: it loads
+    the model CURRENT names now (or CRMQC_MODEL_NAME when set), and CURRENT is followed again.
+    `follows_current` in the answer says which of the two holds. Only versions held in models/ load.
+    """
+    try:
+        loaded = slot.reload(model)
+    except ModelError as exc:
+        raise ApiError(422, f"model not loaded, the old one stays in service: {exc}", "model") from exc
+    return {"model_version": loaded.model_version,
+            "follows_current": slot.follows_current and settings.watch_current}
+
+
+@router.get("/", include_in_schema=False)
+def manager_page():
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")

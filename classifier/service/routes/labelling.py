@@ -1,0 +1,79 @@
+"""The QA analysts' labelling page (``/label``) and its queue (``/v1/labelling/*``)."""
+
+import random
+
+from fastapi import APIRouter, Query
+from fastapi import Path as UrlPath
+from fastapi.responses import FileResponse
+
+from ...qa.queue import Mode, annotator_stats, next_comment
+from ...qa.store import MAX_ID, NotFound, StoreError
+from ..deps import API, Checker, LabelStore, Scores
+from ..errors import ERRORS, ApiError
+from ..schemas import AnnotatorIn, LabelIn
+from . import STATIC
+
+router = APIRouter(prefix="/v1/labelling", tags=["labelling"], dependencies=API, responses=ERRORS)
+page = APIRouter()
+_rng = random.Random()
+
+
+def _store_call(fn, *args):
+    try:
+        return fn(*args)
+    except NotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    except StoreError as exc:
+        raise ApiError(422, str(exc)) from exc
+
+
+def _card(store, checker, scores, comment_id: int | None) -> dict:
+    if comment_id is None:
+        return {"comment_id": None, "done": True}
+    row = store.comment(comment_id)
+    verdict = scores.get(store, checker).get(comment_id) or checker.classify(row["text"])
+    return {"comment_id": comment_id, "text": row["text"], "source": row["source"], "done": False,
+            "guess": {"category": verdict.category, "score": round(verdict.score, 3)}}
+
+
+@page.get("/label", include_in_schema=False)
+def label_page():
+    return FileResponse(STATIC / "label.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/next")
+def next_item(checker: Checker, store: LabelStore, scores: Scores,
+              annotator: str = Query(min_length=1, max_length=64), mode: Mode = "uncertain"):
+    return _card(store, checker, scores, next_comment(store, checker, scores, annotator.strip(), mode, _rng))
+
+
+@router.get("/comments/{comment_id}")
+def one(checker: Checker, store: LabelStore, scores: Scores, comment_id: int = UrlPath(ge=1, le=MAX_ID)):
+    if store.comment(comment_id) is None:
+        raise ApiError(404, f"no comment with id {comment_id}")
+    return _card(store, checker, scores, comment_id)
+
+
+@router.post("/labels")
+def add(body: LabelIn, store: LabelStore):
+    label_id = _store_call(store.add_label, body.comment_id, body.annotator, body.category, body.note,
+                           body.seconds)
+    return {"saved": label_id}
+
+
+@router.post("/skip")
+def skip(body: AnnotatorIn, store: LabelStore):
+    if body.comment_id is None:
+        raise ApiError(422, "comment_id: required", "comment_id")
+    _store_call(store.skip, body.comment_id, body.annotator)
+    return {"skipped": body.comment_id}
+
+
+@router.post("/undo")
+def undo(body: AnnotatorIn, store: LabelStore):
+    return {"comment_id": _store_call(store.undo, body.annotator)}
+
+
+@router.get("/stats")
+def stats(store: LabelStore, annotator: str = Query(min_length=1, max_length=64)):
+    return annotator_stats(store, annotator.strip())

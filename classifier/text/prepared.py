@@ -1,0 +1,39 @@
+"""What the text pipeline makes of one comment, computed once and read by everything downstream."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class StopHit:
+    """A stop phrase found in the comment; ``start``/``end`` index the submitted text (code points)."""
+
+    rule: str
+    phrase: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One comment after normalisation, with every form the rules, the features and explain read.
+
+    - ``light``: length-preserving form (look-alikes and «ё» folded, lower case), so spans found in it
+      index ``text`` itself;
+    - ``normalized``: NFKC, invisible characters dropped, repeats and spaces collapsed, lower case;
+    - ``masked``: ``normalized`` with dates, times, money, numbers, contacts as placeholders;
+    - ``tokens`` of ``masked`` and their ``lemmas``;
+    - ``stop_hits``: every stop phrase, from one scan of ``light``.
+    """
+
+    text: str
+    light: str
+    normalized: str
+    masked: str
+    tokens: tuple[str, ...]
+    lemmas: tuple[str, ...]
+    stop_hits: tuple[StopHit, ...]
+
+    @property
+    def stop_covered(self) -> int:
+        """Characters of ``text`` that stop phrases cover."""
+        return sum(h.end - h.start for h in self.stop_hits)

@@ -1,0 +1,1 @@
+"""Labelled data, training and evaluation: ``data/raw`` → split → model version → metrics."""
