@@ -103,7 +103,9 @@ def test_fast_paths_equal_scikit_learn(checker):
     items = [checker.features(p) for p in checker.pipeline.prepare_many(texts)]
     model, o = checker.model, checker.model.objects
     x = model.matrix(items)
-    assert abs(x[:, :len(o["word"].idf_)] - o["word"].transform([i.lemma_text for i in items])).max() < 1e-12
+    n_word, n_char = len(o["word"].idf_), len(o["char"].idf_)
+    assert abs(x[:, :n_word] - o["word"].transform([i.lemma_text for i in items])).max() < 1e-12
+    assert abs(x[:, n_word:n_word + n_char] - o["char"].transform([i.char_text for i in items])).max() < 1e-12
     batch = model.predict(items)
     assert np.allclose(batch.subject, o["subject"].predict_proba(x)[:, 1], atol=1e-12)
     assert np.allclose(batch.outcome, o["outcome"].predict_proba(x)[:, 1], atol=1e-12)
@@ -112,3 +114,13 @@ def test_fast_paths_equal_scikit_learn(checker):
         one = model.predict([item])
         assert abs(one.score[0] - batch.score[i]) < 1e-12
         assert np.allclose(one.category_probs[0], batch.category_probs[i], atol=1e-12)
+
+
+def test_the_fast_character_analyzer_counts_what_scikit_learn_counts(checker):
+    from collections import Counter
+
+    from classifier.model.linear import char_wb_analyzer
+    char = checker.model.objects["char"]
+    reference, fast = char.build_analyzer(), char_wb_analyzer(*char.ngram_range)
+    texts = [r["text"].lower() for r in read_csv(config.TEST_CSV)] + ["", " ", "a", "ab", "а  б\tв", "_date_ ок"]
+    assert all(Counter(fast(t)) == Counter(reference(t)) for t in texts)

@@ -4,10 +4,8 @@ import pytest
 
 from classifier import config
 from classifier.text.lemmatize import Lemmatizer
-from classifier.text.normalize import mask_entities, normalize
 from classifier.text.pipeline import TextPipeline
 from classifier.text.rules import PADDING_DETECTORS, RuleBook, RuleError, light_normalize
-from classifier.text.tokenize import tokenize
 
 BOOK = RuleBook.load(config.RULES_DIR)
 PIPE = TextPipeline(BOOK, Lemmatizer(BOOK.lexicon))
@@ -24,9 +22,7 @@ def _padding_cases(kind):
 
 
 def _fires(rid, text, lemmatizer):
-    normalized = normalize(text)
-    tokens = tokenize(mask_entities(normalized))
-    return PADDING_DETECTORS[rid](BOOK, BOOK.padding[rid], normalized, tokens, lemmatizer)
+    return PADDING_DETECTORS[rid](BOOK, BOOK.padding[rid], PIPE.prepare(text), lemmatizer)
 
 
 @pytest.mark.parametrize("rule,text", _stop_cases("match"))

@@ -109,6 +109,7 @@ def _load_padding(path: Path) -> tuple[dict[str, dict], dict[str, dict]]:
         for key in ("patterns", "keyboard_patterns"):
             if key in params:
                 params[key] = [_compile(p, where) for p in params[key]]
+                params[f"_{key}_any"] = _union(tuple(params[key]))  # derived: one scan, not in the fingerprint
         for key in ("field_pattern", "placeholder_pattern"):
             if key in params:
                 params[key] = _compile(params[key], where)
@@ -163,7 +164,8 @@ class RuleBook:
         """A hash of everything that changes features (not of the examples)."""
         payload = {
             "stop": [[r.id, [p.pattern for p in r.patterns]] for r in self.stop_rules],
-            "padding": {k: {p: _plain(v) for p, v in d.items()} for k, d in self.padding.items()},
+            "padding": {k: {p: _plain(v) for p, v in d.items() if not p.startswith("_")}
+                        for k, d in self.padding.items()},
             "filler": sorted(self.filler),
             "greetings": sorted(self.greetings),
             "lexicon": self.lexicon,
@@ -206,7 +208,7 @@ class RuleBook:
         A rule decides only when nothing but stop phrases, filler and contacts remains, so a stop
         phrase inside a comment with content decides nothing."""
         normalized, tokens = prepared.normalized, prepared.tokens
-        padding = self.padding_hit(normalized, tokens, lemmatizer)
+        padding = self.padding_hit(prepared, lemmatizer)
         if padding:
             return RuleDecision("padding", padding)
         if any(not self._is_filler(t, lemmatizer) for t in _without_stop_phrases(prepared)):
@@ -228,11 +230,11 @@ class RuleBook:
 
     # --- padding detectors ----------------------------------------------------------------------
 
-    def padding_hit(self, normalized: str, tokens: list[str], lemmatizer: Lemmatizer) -> RuleHit | None:
+    def padding_hit(self, prepared: Prepared, lemmatizer: Lemmatizer) -> RuleHit | None:
         for rid, detect in PADDING_DETECTORS.items():
             params = self.padding.get(rid)
-            if params is not None and detect(self, params, normalized, tokens, lemmatizer):
-                return RuleHit(rid, "padding", normalized[:80])
+            if params is not None and detect(self, params, prepared, lemmatizer):
+                return RuleHit(rid, "padding", prepared.normalized[:80])
         return None
 
 
@@ -269,8 +271,10 @@ def _plain(value):
     return value
 
 
-def _repetition(book, p, normalized, tokens, lemmatizer) -> bool:
-    words = [t for t in tokens if not is_placeholder(t)]
+def _repetition(book, p, prepared: Prepared, lemmatizer) -> bool:
+    if len(prepared.tokens) < p["min_tokens"]:
+        return False
+    words = [t for t in prepared.tokens if not is_placeholder(t)]
     if len(words) < p["min_tokens"]:
         return False
     if len(set(words)) / len(words) <= p["max_unique_ratio"]:
@@ -280,33 +284,37 @@ def _repetition(book, p, normalized, tokens, lemmatizer) -> bool:
     return bool(grams) and max(grams.values()) >= p["min_ngram_repeats"]
 
 
-def _gibberish(book, p, normalized, tokens, lemmatizer) -> bool:
-    if any(pattern.search(normalized) for pattern in p.get("keyboard_patterns", [])):
+def _gibberish(book, p, prepared: Prepared, lemmatizer) -> bool:
+    keyboard = p.get("_keyboard_patterns_any")
+    if keyboard is not None and keyboard.search(prepared.normalized):
         return True
-    words = [t for t in tokens if is_word(t) and t.isalpha() and len(t) >= p["min_word_length"]]
+    shortest = p["min_word_length"]
+    words = [t for t in prepared.tokens if len(t) >= shortest and t.isalpha()]
     if len(words) < p["min_words"]:
         return False
     unknown = sum(not lemmatizer.is_known(w) for w in words)
     return unknown / len(words) >= p["min_unknown_ratio"]
 
 
-def _lorem(book, p, normalized, tokens, lemmatizer) -> bool:
-    return any(pattern.search(normalized) for pattern in p["patterns"])
+def _lorem(book, p, prepared: Prepared, lemmatizer) -> bool:
+    return p["_patterns_any"].search(prepared.normalized) is not None
 
 
-def _template(book, p, normalized, tokens, lemmatizer) -> bool:
+def _template(book, p, prepared: Prepared, lemmatizer) -> bool:
+    normalized = prepared.normalized
     empty = len(p["field_pattern"].findall(normalized)) + len(p["placeholder_pattern"].findall(normalized))
     return empty >= p["min_empty_fields"]
 
 
-def _symbols_only(book, p, normalized, tokens, lemmatizer) -> bool:
+def _symbols_only(book, p, prepared: Prepared, lemmatizer) -> bool:
+    normalized = prepared.normalized
     if len(normalized) < p["min_length"] or _LETTER.search(normalized):
         return False
-    return not set(tokens) - {"_num_"}
+    return not set(prepared.tokens) - {"_num_"}
 
 
-def _greetings_only(book, p, normalized, tokens, lemmatizer) -> bool:
-    lemmas = [lemmatizer.lemma(t) for t in tokens]
+def _greetings_only(book, p, prepared: Prepared, lemmatizer) -> bool:
+    lemmas = prepared.lemmas
     has_greeting = any(lemma in book.greetings for lemma in lemmas)
     return has_greeting and all(lemma in book.greetings or lemma in book.filler for lemma in lemmas)
 
