@@ -148,11 +148,15 @@ def test_the_score_route_has_only_async_dependencies(client):
     assert not sync, f"sync dependencies run in the thread pool: {sync}"
 
 
-@pytest.mark.parametrize("explain", [False, True])
-def test_scoring_runs_off_the_event_loop(client, monkeypatch, explain):
-    """A long comment or an explain must not hold the loop that serves every other request."""
+@pytest.mark.parametrize("text,where", [("НД", "event loop"), ("Обсудили цену. " * 80, "worker thread")],
+                         ids=["short: inline", "long: thread pool"])
+def test_only_short_comments_are_scored_on_the_event_loop(checker, tmp_path, monkeypatch, text, where):
+    """A long comment must not hold the loop that serves every other request; a short one costs less
+    than the hop to the thread pool."""
     import asyncio
-    checker = client.app.state.slot.checker
+
+    from classifier.service.routes.comments import INLINE_CHARS
+    assert (len(text) <= INLINE_CHARS) == (where == "event loop")
     real, seen = type(checker).classify, []
 
     def spy(self, text, explain=False):
@@ -164,5 +168,43 @@ def test_scoring_runs_off_the_event_loop(client, monkeypatch, explain):
         return real(self, text, explain)
 
     monkeypatch.setattr(type(checker), "classify", spy)
-    r = client.post("/v1/comments/score", params={"explain": explain}, json={"text": "НД"})
-    assert r.status_code == 200 and seen == ["worker thread"]
+    with TestClient(create_app(Settings(store_path=tmp_path / "l.db"), checker=checker)) as c:
+        r = c.post("/v1/comments/score", params={"explain": True}, json={"text": text})
+    assert r.status_code == 200 and seen == [where]
+
+
+def test_the_limit_holds_after_unicode_normalisation(client):
+    """«ﷺ» is one character as sent and 18 after NFKC: the work a request costs is bounded by the latter."""
+    r = client.post("/v1/comments/score", json={"text": "\ufdfa" * 20})
+    assert r.status_code == 413
+    assert "after Unicode normalisation" in r.json()["detail"] and r.json()["errors"][0]["field"] == "text"
+    batch = client.post("/v1/comments/score-batch", json={"comments": [{"id": "1", "text": "\ufdfa" * 20}]})
+    assert batch.status_code == 413 and batch.json()["errors"][0]["field"] == "comments.0.text"
+
+
+def test_a_batch_is_bounded_in_characters_too(checker, tmp_path):
+    settings = Settings(batch_max_chars=300, store_path=tmp_path / "l.db")
+    with TestClient(create_app(settings, checker=checker)) as c:
+        ok = c.post("/v1/comments/score-batch", json={"comments": [{"id": str(i), "text": "а" * 100}
+                                                                   for i in range(3)]})
+        over = c.post("/v1/comments/score-batch", json={"comments": [{"id": str(i), "text": "а" * 100}
+                                                                     for i in range(4)]})
+    assert ok.status_code == 200
+    assert over.status_code == 413 and "400 characters" in over.json()["detail"]
+    assert over.json()["errors"][0]["field"] == "comments"
+
+
+def test_a_non_ascii_key_header_is_a_401_not_a_500(checker, tmp_path):
+    settings = Settings(api_keys=["secret"], admin_keys=["adm"], store_path=tmp_path / "l.db")
+    with TestClient(create_app(settings, checker=checker)) as c:
+        r = c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "секрет".encode()})
+        assert r.status_code == 401 and "X-API-Key" in r.json()["detail"]
+        r = c.post("/v1/admin/reload", headers={"X-Admin-Key": "ключ".encode()})
+        assert r.status_code == 401
+
+
+@pytest.mark.parametrize("field", ["api_keys", "admin_keys"])
+def test_a_key_no_client_could_send_is_refused_at_start_up(field, tmp_path):
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="printable ASCII"):
+        Settings(**{field: ["ключ"]}, store_path=tmp_path / "l.db")

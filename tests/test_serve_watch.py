@@ -267,3 +267,12 @@ def test_a_fixed_name_never_follows_current(tmp_path):
     slot.reload()
     (tmp_path / "CURRENT").write_text("v2\n", encoding="utf-8")
     assert slot.check_current() is False and loaded == ["fixed"] and not slot.follows_current
+
+
+@pytest.mark.parametrize("name", ["../..", "../models/alpha", "/etc/passwd", "alpha.json", "x" * 5000],
+                         ids=["parent", "relative", "absolute", "card file", "very long"])
+def test_reload_accepts_only_versions_held_in_models(tmp_path, models_dir, name):
+    with TestClient(create_app(_settings(tmp_path, models_dir))) as client:
+        r = client.post("/v1/admin/reload", params={"model": name}, headers=ADMIN)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("model")
+        assert _serving(client) == "alpha-1"

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     rules_dir: Path = config.RULES_DIR
     threshold: float | None = Field(None, ge=0.0, le=1.0, description="override the model's threshold")
     batch_limit: int = Field(1000, ge=1, le=100_000)
-    max_text_length: int = Field(5000, ge=1, le=1_000_000)
+    max_text_length: int = Field(5000, ge=1, le=1_000_000, description="longest comment, as sent and after NFKC")
+    batch_max_chars: int = Field(1_000_000, ge=1, le=100_000_000,
+                                 description="most characters (after NFKC) of all comments of one batch request")
     store_path: Path = config.ROOT / "var" / "labels.sqlite3"
     watch_current: bool = Field(True, description="reload when models/CURRENT points at another model")
     watch_seconds: float = Field(2.0, gt=0, description="how often models/CURRENT is read")
@@ -38,3 +40,12 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value):
         """«key1,key2» in the environment becomes a list."""
         return _split(value)
+
+    @field_validator("api_keys", "admin_keys")
+    @classmethod
+    def _header_safe(cls, keys: list[str]) -> list[str]:
+        """A key travels in an HTTP header: printable ASCII only, or no client could ever send it."""
+        for key in keys:
+            if not key.isascii() or not key.isprintable():
+                raise ValueError("keys must be printable ASCII (they are sent in an HTTP header)")
+        return keys
