@@ -5,6 +5,7 @@ model hot-swapping in :mod:`classifier.service.hotswap`.
 """
 
 import asyncio
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -38,6 +39,9 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
         app.state.crm_settings = load_crm_settings(settings.rules_dir / "crm.yaml")
         app.state.pool_scores = PoolScores()
         app.state.store = Store(settings.store_path)
+        # The model and rules live as long as the process: keep the collector from rescanning them,
+        # which showed up as tens of milliseconds in the p99 of request latency.
+        gc.freeze()
         watcher = None
         if settings.watch_current and settings.model_name is None:
             watcher = asyncio.create_task(slot.watch(settings.watch_seconds, settings.watch_max_seconds))
