@@ -208,3 +208,29 @@ def test_a_key_no_client_could_send_is_refused_at_start_up(field, tmp_path):
     from pydantic import ValidationError
     with pytest.raises(ValidationError, match="printable ASCII"):
         Settings(**{field: ["ключ"]}, store_path=tmp_path / "l.db")
+
+
+def test_an_over_limit_body_is_refused_before_it_is_read(checker, tmp_path):
+    settings = Settings(max_body_bytes=2048, store_path=tmp_path / "l.db")
+    with TestClient(create_app(settings, checker=checker)) as c:
+        big = '{"text": "' + "а" * 3000 + '"}'
+        r = c.post("/v1/comments/score", content=big.encode(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "CRMQC_MAX_BODY_BYTES" in r.json()["detail"]
+
+        def chunks():  # no Content-Length: counted while it streams
+            for _ in range(10):
+                yield b" " * 1000
+
+        r = c.post("/v1/comments/score", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert c.post("/v1/comments/score", json={"text": "НД"}).status_code == 200
+
+
+def test_a_wrong_key_is_refused_before_the_body_is_read(checker, tmp_path):
+    settings = Settings(api_keys=["secret"], max_body_bytes=2048, store_path=tmp_path / "l.db")
+    with TestClient(create_app(settings, checker=checker)) as c:
+        r = c.post("/v1/comments/score", content=b"{" * 4096, headers={"content-type": "application/json"})
+        assert r.status_code == 401, "the key is checked first, whatever the body"
+        ok = c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "secret"})
+        assert ok.status_code == 200
+        assert c.get("/healthz").status_code == 200

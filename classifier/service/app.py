@@ -17,6 +17,7 @@ from ..crm.settings import load_settings as load_crm_settings
 from ..qa.queue import PoolScores
 from ..qa.store import Store
 from .errors import install_handlers
+from .guards import GuardMiddleware
 from .hotswap import ModelSlot
 from .prometheus import Metrics, MetricsMiddleware
 from .routes import STATIC, admin, comments, crm, labelling
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-API-Key"])
+    app.add_middleware(GuardMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (comments.router, crm.router, labelling.router, labelling.page, admin.router):
         app.include_router(router)

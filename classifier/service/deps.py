@@ -5,7 +5,6 @@ state itself. The dependencies only read app state or headers, so they are ``asy
 run a plain ``def`` dependency in the thread pool.
 """
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +14,7 @@ from ..crm.settings import CrmSettings
 from ..qa.queue import PoolScores
 from ..qa.store import Store
 from .errors import ApiError
+from .guards import key_matches
 from .hotswap import ModelSlot
 from .prometheus import Metrics
 from .settings import Settings
@@ -63,20 +63,15 @@ async def require_json(request: Request) -> None:
         raise ApiError(415, f"content type must be application/json, got {kind or 'none'}")
 
 
-def _key_matches(given: str, keys: list[str]) -> bool:
-    given_bytes = given.encode("utf-8", "surrogateescape")
-    return any(secrets.compare_digest(given_bytes, key.encode("utf-8")) for key in keys)
-
-
 async def require_api_key(request: Request, settings: AppSettings) -> None:
-    if settings.api_keys and not _key_matches(request.headers.get("x-api-key", ""), settings.api_keys):
+    if settings.api_keys and not key_matches(request.headers.get("x-api-key", ""), settings.api_keys):
         raise ApiError(401, "missing or invalid X-API-Key header")
 
 
 async def require_admin_key(request: Request, settings: AppSettings) -> None:
     if not settings.admin_keys:
         raise ApiError(403, "admin calls are off: set CRMQC_ADMIN_KEYS to enable them")
-    if not _key_matches(request.headers.get("x-admin-key", ""), settings.admin_keys):
+    if not key_matches(request.headers.get("x-admin-key", ""), settings.admin_keys):
         raise ApiError(401, "missing or invalid X-Admin-Key header")
 
 

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     threshold: float | None = Field(None, ge=0.0, le=1.0, description="override the model's threshold")
     batch_limit: int = Field(1000, ge=1, le=100_000)
     max_text_length: int = Field(5000, ge=1, le=1_000_000, description="longest comment, as sent and after NFKC")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=1024**3,
+                                description="largest request body; a larger one is refused before it is read")
     batch_max_chars: int = Field(1_000_000, ge=1, le=100_000_000,
                                  description="most characters (after NFKC) of all comments of one batch request")
     store_path: Path = config.ROOT / "var" / "labels.sqlite3"
