@@ -234,3 +234,13 @@ def test_a_wrong_key_is_refused_before_the_body_is_read(checker, tmp_path):
         ok = c.post("/v1/comments/score", json={"text": "НД"}, headers={"X-API-Key": "secret"})
         assert ok.status_code == 200
         assert c.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_metrics_and_docs_follow_the_keys_unless_made_public(checker, tmp_path, public):
+    settings = Settings(api_keys=["secret"], public_meta=public, store_path=tmp_path / "l.db")
+    with TestClient(create_app(settings, checker=checker)) as c:
+        for path in ("/metrics", "/docs", "/openapi.json"):
+            assert c.get(path).status_code == (200 if public else 401), path
+            assert c.get(path, headers={"X-API-Key": "secret"}).status_code == 200, path
+        assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200

@@ -1,6 +1,7 @@
 """The CRM endpoints over HTTP with the real model as the judge; malformed input is a 422 naming the field."""
 
 import copy
+import json
 import os
 
 import pytest
@@ -210,3 +211,26 @@ def test_junk_in_any_field_is_200_or_422_never_500(checker, settings):
             record[key] = junk
             r = c.post("/v1/deals/evaluate", json=body)
             assert r.status_code in (200, 422), (part, key, junk, r.text)
+
+
+SURROGATE_CASES = [
+    ("/v1/deals/evaluate", lambda: dict(copy.deepcopy(DEAL_EXAMPLE), deal=dict(DEAL_EXAMPLE["deal"], ID="SURR")),
+     "deal.ID"),
+    ("/v1/contacts/check", lambda: {"contact": {"ID": "1", "NAME": "SURR"}}, "contact.NAME"),
+    ("/v1/contacts/duplicates", lambda: {"contacts": [{"ID": "SURR", "NAME": "a"}]}, "contacts.0.ID"),
+    ("/v1/leads/conversion-check", lambda: {"lead": {"ID": "SURR", "STATUS_ID": "CONVERTED"}}, "lead.ID"),
+]
+
+
+@pytest.mark.parametrize("path,body,field", SURROGATE_CASES, ids=[c[0] for c in SURROGATE_CASES])
+def test_a_lone_surrogate_anywhere_is_a_422_naming_the_field(client, path, body, field):
+    raw = json.dumps(body()).replace("SURR", "\\ud800")
+    r = client.post(path, content=raw.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == field
+    assert "surrogate" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("now", [0, "0", 1732000000, "20.11.2026"])
+def test_now_must_be_an_iso_datetime(client, now):
+    r = client.post("/v1/deals/evaluate", json=dict(copy.deepcopy(DEAL_EXAMPLE), now=now))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "now"

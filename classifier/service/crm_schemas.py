@@ -5,13 +5,16 @@ envelope ``{"result": …}`` forwarded as it came), so records stay plain object
 :mod:`classifier.crm.bitrix` reads their values and names the field it could not read.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..crm.bitrix import YEARS, to_mapping, to_rows, unwrap
+from .errors import FieldError
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_ROWS = 10_000
 MAX_CONTACTS = 100_000
 
@@ -36,7 +39,46 @@ Obj = Annotated[dict[str, Any], BeforeValidator(_object)]
 Rows = Annotated[list[dict[str, Any]], BeforeValidator(_rows)]
 ContactItems = Annotated[list[dict[str, Any] | int | str], BeforeValidator(_rows)]
 Sessions = Annotated[dict[str, Obj], BeforeValidator(_object)]
-Moment = Annotated[datetime | None, AfterValidator(_within_years)]
+def _iso_only(value):
+    """A moment must be written as ISO 8601: pydantic alone would read ``0`` or ``"0"`` as 1970."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 datetime such as 2026-11-20T12:00:00+03:00")
+    return value
+
+
+Moment = Annotated[datetime | None, BeforeValidator(_iso_only), AfterValidator(_within_years)]
+
+def _lone_surrogate(value, path: str) -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate, which no Unicode text can."""
+    if isinstance(value, str):
+        return path if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _lone_surrogate(key, where) or _lone_surrogate(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}.{i}" if path else str(i))
+            if found:
+                return found
+    return None
+
+
+class BitrixIn(BaseModel):
+    """A request carrying Bitrix24 records: any string in it, at any depth, must be valid Unicode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data):
+        where = _lone_surrogate(data, "")
+        if where:
+            raise FieldError(where, "a lone surrogate (\\ud800–\\udfff) is not valid Unicode text")
+        return data
+
 
 DEAL_EXAMPLE = {
     "deal": {"ID": "410", "TITLE": "Кредитная карта", "STAGE_ID": "PREPARATION", "STAGE_SEMANTIC_ID": "P",
@@ -56,7 +98,7 @@ DEAL_EXAMPLE = {
 }
 
 
-class DealEvaluateIn(BaseModel):
+class DealEvaluateIn(BitrixIn):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
     deal: Obj = Field(description="crm.deal.get result")
     contacts: ContactItems | None = Field(None, description="crm.deal.contact.items.get result")
@@ -68,7 +110,7 @@ class DealEvaluateIn(BaseModel):
     now: Moment = Field(None, description="evaluate as of this moment (default: now)")
 
 
-class DealDuplicatesIn(BaseModel):
+class DealDuplicatesIn(BitrixIn):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"deals": [
         {"ID": "410", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "45"},
         {"ID": "415", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "45"},
@@ -78,7 +120,7 @@ class DealDuplicatesIn(BaseModel):
         {}, description="deal id → crm.deal.contact.items.get result")
 
 
-class LeadConversionIn(BaseModel):
+class LeadConversionIn(BitrixIn):
     model_config = ConfigDict(extra="forbid")
     lead: Obj = Field(description="crm.lead.get result")
     activities: Rows = Field([], max_length=MAX_ROWS)
@@ -88,7 +130,7 @@ class LeadConversionIn(BaseModel):
     now: Moment = Field(None, description="check as of this moment (default: now)")
 
 
-class ContactCheckIn(BaseModel):
+class ContactCheckIn(BitrixIn):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "contact": {"ID": "201", "NAME": "Пётр", "SECOND_NAME": "Сергеевич", "LAST_NAME": "Иванов",
                     "BIRTHDATE": "1985-03-14T00:00:00+03:00",
@@ -101,7 +143,7 @@ class ContactCheckIn(BaseModel):
     corporate_domains: list[str] = Field([], max_length=1000)
 
 
-class ContactDuplicatesIn(BaseModel):
+class ContactDuplicatesIn(BitrixIn):
     model_config = ConfigDict(extra="forbid")
     contacts: Rows = Field(max_length=MAX_CONTACTS, description="crm.contact.list rows with PHONE selected")
 

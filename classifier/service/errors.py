@@ -12,6 +12,14 @@ from .schemas import ErrorOut
 ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 413, 415, 422)}
 
 
+class FieldError(ValueError):
+    """A validation error found above the field it is about (in a model validator): names that field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 class ApiError(Exception):
     def __init__(self, status: int, detail: str, field: str | None = None):
         super().__init__(detail)
@@ -32,7 +40,8 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "malformed JSON body: " + "; ".join(
             str(e.get("ctx", {}).get("error", e["msg"])) for e in errors))
-    items = [{"field": _field(e["loc"]), "message": e["msg"]} for e in errors]
+    items = [{"field": getattr(e.get("ctx", {}).get("error"), "field", None) or _field(e["loc"]), "message": e["msg"]}
+             for e in errors]
     return error_response(422, "; ".join(f"{i['field']}: {i['message']}" for i in items), items)
 
 

@@ -10,6 +10,8 @@ import secrets
 from .settings import Settings
 
 ADMIN_PREFIX = "/v1/admin/"
+# What the service says about itself: protected like /v1 when API keys are set, unless made public.
+META_PATHS = ("/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 
 def key_matches(given: str, keys: list[str]) -> bool:
@@ -29,8 +31,9 @@ class GuardMiddleware:
         limit = self.settings.max_body_bytes
         path = scope.get("path", "")
         keys = self.settings.api_keys
-        if keys and path.startswith("/v1/") and not path.startswith(ADMIN_PREFIX) \
-                and not key_matches(headers.get("x-api-key", ""), keys):
+        guarded = (path.startswith("/v1/") and not path.startswith(ADMIN_PREFIX)) or \
+            (path in META_PATHS and not self.settings.public_meta)
+        if keys and guarded and not key_matches(headers.get("x-api-key", ""), keys):
             return await _refuse(send, 401, "missing or invalid X-API-Key header")
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:

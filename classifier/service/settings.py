@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    public_meta: bool = Field(False, description="serve /metrics and /docs without X-API-Key even when "
+                                                 "CRMQC_API_KEYS is set")
 
     @field_validator("cors_origins", "api_keys", "admin_keys", mode="before")
     @classmethod
