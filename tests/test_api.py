@@ -244,3 +244,15 @@ def test_metrics_and_docs_follow_the_keys_unless_made_public(checker, tmp_path, 
             assert c.get(path).status_code == (200 if public else 401), path
             assert c.get(path, headers={"X-API-Key": "secret"}).status_code == 200, path
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
+
+
+def test_batch_ids_may_be_integers_and_come_back_as_given(client):
+    r = client.post("/v1/comments/score-batch", json={"comments": [{"id": 17, "text": "НД"},
+                                                                   {"id": "17", "text": EXPANDED}]})
+    assert r.status_code == 200
+    assert [x["id"] for x in r.json()["results"]] == [17, "17"]
+    dup = client.post("/v1/comments/score-batch", json={"comments": [{"id": 5, "text": "НД"}, {"id": 5, "text": "НД"}]})
+    assert dup.status_code == 422 and dup.json()["errors"][0]["field"] == "comments.1.id"
+    for bad in (1.5, True, None, [], 2**64):
+        r = client.post("/v1/comments/score-batch", json={"comments": [{"id": bad, "text": "НД"}]})
+        assert r.status_code == 422, bad

@@ -1,8 +1,8 @@
 """Request and response schemas of the HTTP API, with Russian examples for the OpenAPI docs."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from .. import config
 from ..qa.store import MAX_ID
@@ -27,9 +27,13 @@ class CommentIn(BaseModel):
     _check = field_validator("text")(_not_blank)
 
 
+CallerId = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[int, Strict(), Field(ge=-(2**63), lt=2**63)]
+
+
 class BatchItemIn(CommentIn):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(..., min_length=1, max_length=200, description="the caller's id, echoed back")
+    id: CallerId = Field(..., description="the caller's id, a string or an integer (Bitrix24 ids are numbers), "
+                                          "echoed back as given")
 
 
 class BatchIn(BaseModel):
@@ -74,7 +78,7 @@ class VerdictOut(BaseModel):
 
 
 class BatchItemOut(VerdictOut):
-    id: str
+    id: str | int
 
 
 class BatchOut(BaseModel):
