@@ -162,9 +162,11 @@ def _store(args):
 
 
 def cmd_pool_import(args) -> int:
-    report = _store(args).import_csv(Path(args.file))
+    from .training.dataset import labelled_keys
+    report = _store(args).import_csv(Path(args.file), labelled_keys(config.DATA_DIR))
     print(f"read {report.read} rows: {report.added} added, {report.duplicates} duplicates skipped, "
-          f"{report.empty} empty texts skipped")
+          f"{report.empty} empty texts skipped; {report.in_data} already labelled in data/ (kept, never offered "
+          "for labelling)")
     return 0
 
 

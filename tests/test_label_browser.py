@@ -31,7 +31,7 @@ def served(checker, tmp_path_factory):
         w.writerows([[r["text"]] for r in rows])
     Store(db).import_csv(pool)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(store_path=db), checker=checker),
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(store_path=db, data_dir=db.parent), checker=checker),
                                            host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -138,3 +138,37 @@ def test_a_late_answer_for_a_left_mode_does_not_replace_the_comment(served, brow
     page.wait_for_timeout(1000)
     sync_api.expect(page.locator("#source")).to_have_text(shown)
     assert "УСТАРЕВШИЙ" not in page.locator("#text").inner_text()
+
+
+def _russian_key(page, code: str, key: str) -> None:
+    """A key pressed on a Russian layout: the physical key is `code`, the character typed is `key`."""
+    page.evaluate("([code, key]) => document.dispatchEvent(new KeyboardEvent('keydown', "
+                  "{code, key, bubbles: true, cancelable: true}))", [code, key])
+
+
+def test_the_letter_keys_work_on_a_russian_layout(served, browser):
+    url, _ = served
+    page = _session(browser, url, "Галина", "random")
+    seen = page.locator("#source").inner_text()
+    _russian_key(page, "Digit2", "2")
+    seen = _wait_new(page, seen)
+    _russian_key(page, "KeyS", "ы")               # s: skip
+    seen = _wait_new(page, seen)
+    _russian_key(page, "KeyU", "г")               # u: undo the label
+    sync_api.expect(page.locator("#previous")).to_contain_text("отменена")
+    _russian_key(page, "KeyN", "т")               # n: the note
+    sync_api.expect(page.locator("#note")).to_be_focused()
+
+
+def test_an_empty_queue_says_why_on_the_page(served, browser):
+    """The page words the server's reason (tests/test_labelling_api.py checks the reasons themselves)."""
+    url, _ = served
+    page = browser.new_context().new_page()
+    page.route(re.compile(r".*/v1/labelling/next\?.*"), lambda route: route.fulfill(json={
+        "comment_id": None, "done": True, "reason": "all_in_data", "message": "…",
+        "pool": {"pool": 3575, "in_data": 3575}}))
+    page.goto(url + "/label")
+    page.keyboard.type("Дарья")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#done")).to_be_visible()
+    sync_api.expect(page.locator("#done")).to_contain_text("Все комментарии пула уже размечены в data/")

@@ -57,7 +57,8 @@ def test_label_agree_export_retrain_reload(tmp_path, models_dir, pool_csv, capsy
     db = tmp_path / "labels.sqlite3"
     pool, gold = pool_csv
     assert main(["--store", str(db), "pool", "import", str(pool)]) == 0
-    settings = Settings(store_path=db, models_dir=models_dir, admin_keys=["adm"], watch_seconds=0.2)
+    # the pool is made of training rows, so data/ is not the one they are labelled in
+    settings = Settings(store_path=db, models_dir=models_dir, admin_keys=["adm"], watch_seconds=0.2, data_dir=tmp_path)
     old_name = Registry(models_dir).current()
     with TestClient(create_app(settings)) as client:
         old_version = client.get("/readyz").json()["model_version"]

@@ -37,6 +37,7 @@ class PoolScores:
 
 def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode: str,
                  rng: random.Random) -> int | None:
+    annotator = store.annotator(annotator)
     seen = store.seen_by(annotator)
     if mode == "overlap":
         others = {r["comment_id"] for r in store.current_labels() if r["annotator"] != annotator}
@@ -45,7 +46,7 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
     if mode == "suspects":
         verdicts, threshold = scores.get(store, checker), checker.threshold_in_use
         firmness = {r["comment_id"]: contradiction(verdicts[r["comment_id"]].score, r["label"], threshold)
-                    for r in store.current_labels() if r["comment_id"] not in seen}
+                    for r in store.current_labels() if r["comment_id"] not in seen and r["comment_id"] in verdicts}
         suspects = [(f, comment_id) for comment_id, f in firmness.items() if f >= SUSPECT_CONFIDENCE]
         return max(suspects)[1] if suspects else None
     candidates = [i for i in store.comment_ids() if i not in seen]
@@ -58,7 +59,29 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
     return min(candidates, key=lambda i: (verdicts[i].rule is not None, abs(verdicts[i].score - threshold), i))
 
 
+EMPTY_REASONS = {
+    "pool_empty": "the pool is empty: add comments with `crmqc pool import FILE.csv`",
+    "all_in_data": "every comment in the pool is already labelled in data/",
+    "all_seen": "you have labelled or skipped every comment this queue can offer",
+    "no_overlap": "no comment labelled by another annotator is left for you",
+    "no_suspects": "no label is firmly contradicted by the model",
+}
+
+
+def why_empty(store: Store, mode: str) -> str:
+    """Why ``next_comment`` found nothing: a key of ``EMPTY_REASONS``."""
+    counts = store.pool_counts()
+    if counts["pool"] == 0:
+        return "pool_empty"
+    if mode == "overlap":
+        return "no_overlap"
+    if mode == "suspects":
+        return "no_suspects"
+    return "all_in_data" if counts["in_data"] == counts["pool"] else "all_seen"
+
+
 def annotator_stats(store: Store, annotator: str) -> dict:
+    annotator = store.annotator(annotator)
     today = datetime.now(UTC).date().isoformat()
     mine = [r for r in store.current_labels() if r["annotator"] == annotator]
     today_rows = [r for r in mine if r["at"].startswith(today)]

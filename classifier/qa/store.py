@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS comments (
     text_key    TEXT NOT NULL UNIQUE,
     source      TEXT NOT NULL DEFAULT '',
     meta        TEXT NOT NULL DEFAULT '{}',
-    imported_at TEXT NOT NULL
+    imported_at TEXT NOT NULL,
+    in_data     INTEGER NOT NULL DEFAULT 0  -- 1: already labelled in data/, never offered for labelling
 );
 CREATE TABLE IF NOT EXISTS labels (
     id          INTEGER PRIMARY KEY,
@@ -84,6 +85,7 @@ class ImportReport:
     added: int
     duplicates: int
     empty: int
+    in_data: int = 0  # rows read whose comment is already labelled in data/
 
 
 class Store:
@@ -125,7 +127,9 @@ class Store:
 
     # --- pool ---------------------------------------------------------------------------------
 
-    def import_csv(self, path: Path) -> ImportReport:
+    def import_csv(self, path: Path, labelled: frozenset[str] = frozenset()) -> ImportReport:
+        """Add the comments of a CSV with a `text` column, in one transaction; ``labelled`` holds the
+        normalised texts already labelled in data/, which are kept but never offered for labelling."""
         path = Path(path)
         try:
             with open(path, encoding="utf-8-sig", newline="") as f:
@@ -139,7 +143,7 @@ class Store:
             raise StoreError(f"file not found: {path}") from exc
         except IsADirectoryError as exc:
             raise StoreError(f"{path} is a directory, not a CSV file") from exc
-        added = duplicates = empty = 0
+        added = duplicates = empty = in_data = 0
         stamp = now()
         with self.transaction() as db:
             for row in rows:
@@ -147,13 +151,26 @@ class Store:
                 if not text.strip():
                     empty += 1
                     continue
+                key = exact_key(text)
+                known = key in labelled
+                in_data += known
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO comments(text, text_key, source, meta, imported_at) VALUES (?,?,?,?,?)",
-                    (text, exact_key(text), row.get("source", path.name), json.dumps(row, ensure_ascii=False),
-                     stamp))
+                    "INSERT OR IGNORE INTO comments(text, text_key, source, meta, imported_at, in_data) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (text, key, row.get("source", path.name), json.dumps(row, ensure_ascii=False), stamp, int(known)))
                 added += cur.rowcount
                 duplicates += 1 - cur.rowcount
-        return ImportReport(len(rows), added, duplicates, empty)
+        return ImportReport(len(rows), added, duplicates, empty, in_data)
+
+    def mark_labelled(self, labelled: frozenset[str]) -> int:
+        """Flag the pool comments whose normalised text is labelled in data/ now (and unflag the rest), so
+        the queue never offers them; returns how many are flagged."""
+        with self.transaction() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS known_keys (key TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM known_keys")
+            db.executemany("INSERT OR IGNORE INTO known_keys VALUES (?)", ((k,) for k in labelled))
+            db.execute("UPDATE comments SET in_data = (text_key IN (SELECT key FROM known_keys))")
+            return db.execute("SELECT COUNT(*) FROM comments WHERE in_data = 1").fetchone()[0]
 
     def comment(self, comment_id: int) -> sqlite3.Row | None:
         if not 1 <= comment_id <= MAX_ID:  # no such comment, rather than sqlite3's OverflowError
@@ -164,11 +181,17 @@ class Store:
         return self._row("SELECT COUNT(*) FROM comments")[0]
 
     def comment_ids(self) -> list[int]:
-        return [r[0] for r in self._rows("SELECT id FROM comments ORDER BY id")]
+        """The comments the queue may offer: not already labelled in data/."""
+        return [r[0] for r in self._rows("SELECT id FROM comments WHERE in_data = 0 ORDER BY id")]
 
     def pool_texts(self) -> list[sqlite3.Row]:
-        """The id and text of every pool comment, by id."""
-        return self._rows("SELECT id, text FROM comments ORDER BY id")
+        """The id and text of every pool comment the queue may offer, by id."""
+        return self._rows("SELECT id, text FROM comments WHERE in_data = 0 ORDER BY id")
+
+    def pool_counts(self) -> dict[str, int]:
+        """Pool size, and how many of its comments are already labelled in data/."""
+        row = self._row("SELECT COUNT(*), COALESCE(SUM(in_data), 0) FROM comments")
+        return {"pool": row[0], "in_data": row[1]}
 
     def _require_comment(self, comment_id: int) -> None:
         if self.comment(comment_id) is None:
@@ -176,11 +199,21 @@ class Store:
 
     # --- labels -------------------------------------------------------------------------------
 
+    def annotator(self, name: str) -> str:
+        """The spelling under which ``name`` already labels here, compared case-insensitively («Анна» is
+        «анна»); a new name is kept as given. Raises StoreError for an empty or too long name."""
+        name = _annotator(name)
+        folded = name.casefold()
+        for known in self._rows("SELECT DISTINCT annotator FROM labels"):
+            if known[0].casefold() == folded:
+                return known[0]
+        return name
+
     def add_label(self, comment_id: int, annotator: str, category: str, note: str = "",
                   seconds: float | None = None) -> int:
         if category not in LABEL_OF:
             raise StoreError(f"unknown category {category!r} (one of {', '.join(config.CATEGORIES)})")
-        annotator = _annotator(annotator)
+        annotator = self.annotator(annotator)
         with self.transaction() as db:
             self._require_comment(comment_id)
             cur = db.execute(
@@ -190,7 +223,7 @@ class Store:
             return cur.lastrowid
 
     def skip(self, comment_id: int, annotator: str) -> None:
-        annotator = _annotator(annotator)
+        annotator = self.annotator(annotator)
         with self.transaction() as db:
             self._require_comment(comment_id)
             db.execute("INSERT INTO labels(comment_id, annotator, action, at) VALUES (?,?,?,?)",
@@ -199,7 +232,7 @@ class Store:
     def undo(self, annotator: str) -> int | None:
         """Take back the annotator's latest label still in force: a new row naming it, so the label the
         annotator gave that comment before (if any) is in force again. Returns the comment id."""
-        annotator = _annotator(annotator)
+        annotator = self.annotator(annotator)
         with self.transaction() as db:
             last = db.execute(CURRENT + " WHERE l.annotator = ? ORDER BY l.id DESC LIMIT 1",
                               (annotator,)).fetchone()
@@ -218,6 +251,7 @@ class Store:
 
     def seen_by(self, annotator: str) -> set[int]:
         """The comments the annotator has a label on, or skipped last: the queue does not offer them."""
+        annotator = self.annotator(annotator)
         rows = self._rows(
             f"SELECT comment_id FROM ({CURRENT}) WHERE annotator = ? UNION "
             "SELECT comment_id FROM labels WHERE action = 'skip' AND id IN "
@@ -258,6 +292,8 @@ def _migrate(db: sqlite3.Connection) -> None:
     if "undoes" not in {r["name"] for r in db.execute("PRAGMA table_info(labels)")}:
         db.execute("ALTER TABLE labels ADD COLUMN undoes INTEGER REFERENCES labels(id)")
     db.execute("CREATE INDEX IF NOT EXISTS labels_by_undoes ON labels(undoes)")
+    if "in_data" not in {r["name"] for r in db.execute("PRAGMA table_info(comments)")}:
+        db.execute("ALTER TABLE comments ADD COLUMN in_data INTEGER NOT NULL DEFAULT 0")
 
 
 def _whole_rows(reader: csv.DictReader, name: str):

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     batch_max_chars: int = Field(1_000_000, ge=1, le=100_000_000,
                                  description="most characters (after NFKC) of all comments of one batch request")
     store_path: Path = config.ROOT / "var" / "labels.sqlite3"
+    data_dir: Path = Field(config.DATA_DIR, description="labelled data: its comments are never offered for labelling")
     watch_current: bool = Field(True, description="reload when models/CURRENT points at another model")
     watch_seconds: float = Field(2.0, gt=0, description="how often models/CURRENT is read")
     watch_max_seconds: float = Field(60.0, gt=0, description="longest wait between retries after a failed "

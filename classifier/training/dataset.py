@@ -183,6 +183,16 @@ def build(raw_dir: Path = config.RAW_DIR, out_dir: Path = config.DATA_DIR) -> Bu
     return report
 
 
+def labelled_keys(data_dir: Path = config.DATA_DIR) -> frozenset[str]:
+    """Normalised texts of every comment labelled in ``data_dir`` (the split and the adversarial set)."""
+    keys = set()
+    for name in ("train.csv", "test.csv", "adversarial.csv"):
+        path = Path(data_dir) / name
+        if path.is_file():
+            keys |= {exact_key(r.text) for r in read_labelled(path)}
+    return frozenset(keys)
+
+
 def data_hash(*paths: Path) -> str:
     digest = hashlib.sha256()
     for path in paths:

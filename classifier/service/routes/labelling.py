@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi import Path as UrlPath
 from fastapi.responses import FileResponse
 
-from ...qa.queue import Mode, annotator_stats, next_comment
+from ...qa.queue import EMPTY_REASONS, Mode, annotator_stats, next_comment, why_empty
 from ...qa.store import MAX_ID, NotFound, StoreError
 from ..deps import API, Checker, LabelStore, Scores
 from ..errors import ERRORS, ApiError
@@ -44,7 +44,12 @@ def label_page():
 @router.get("/next")
 def next_item(checker: Checker, store: LabelStore, scores: Scores,
               annotator: str = Query(min_length=1, max_length=64), mode: Mode = "uncertain"):
-    return _card(store, checker, scores, next_comment(store, checker, scores, annotator.strip(), mode, _rng))
+    found = _store_call(next_comment, store, checker, scores, annotator.strip(), mode, _rng)
+    card = _card(store, checker, scores, found)
+    if card["done"]:
+        reason = why_empty(store, mode)
+        card.update(reason=reason, message=EMPTY_REASONS[reason], pool=store.pool_counts())
+    return card
 
 
 @router.get("/comments/{comment_id}")
@@ -76,4 +81,4 @@ def undo(body: AnnotatorIn, store: LabelStore):
 
 @router.get("/stats")
 def stats(store: LabelStore, annotator: str = Query(min_length=1, max_length=64)):
-    return annotator_stats(store, annotator.strip())
+    return _store_call(annotator_stats, store, annotator.strip())

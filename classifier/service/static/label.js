@@ -23,10 +23,19 @@
     const item = await api("GET", path);
     if (mine === showSeq) show(item);
   }
+  // Why the queue is empty, as the server says (reason) — in the analyst's words.
+  const EMPTY = {
+    pool_empty: "Пул пуст: добавьте комментарии командой crmqc pool import ФАЙЛ.csv.",
+    all_in_data: "Все комментарии пула уже размечены в data/ — размечать нечего. Добавьте новые комментарии в пул.",
+    all_seen: "Вы разметили или пропустили все комментарии этой очереди. Выберите другую очередь.",
+    no_overlap: "Нет комментариев, размеченных другими аналитиками и ещё не размеченных вами.",
+    no_suspects: "Нет меток, которым модель уверенно противоречит.",
+  };
   function show(item) {
     $("error").hidden = true;
     current = item.done ? null : item;
     $("card").hidden = item.done; $("done").hidden = !item.done;
+    if (item.done) $("done").textContent = EMPTY[item.reason] || EMPTY.all_seen;
     if (current) {
       $("text").textContent = item.text;
       $("source").textContent = "№ " + item.comment_id + (item.source ? " · " + item.source : "");
@@ -97,10 +106,13 @@
   document.addEventListener("keydown", (e) => {
     const tag = (document.activeElement || {}).tagName;
     if ($("work").hidden || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (KEYS[e.key]) { e.preventDefault(); label(KEYS[e.key]); }
-    else if (e.key === "s") { e.preventDefault(); skip(); }
-    else if (e.key === "u") { e.preventDefault(); undo(); }
-    else if (e.key === "n") { e.preventDefault(); $("note").focus(); }
+    // e.code is the physical key, so s/u/n work on a Russian layout too (where they type ы/г/т)
+    const digit = /^(Digit|Numpad)([1-5])$/.exec(e.code || "");
+    const key = digit ? digit[2] : e.key;
+    if (KEYS[key]) { e.preventDefault(); label(KEYS[key]); }
+    else if (e.code === "KeyS") { e.preventDefault(); skip(); }
+    else if (e.code === "KeyU") { e.preventDefault(); undo(); }
+    else if (e.code === "KeyN") { e.preventDefault(); $("note").focus(); }
   });
   if (me) start(); else { $("who").hidden = false; $("name").focus(); }
 })();
