@@ -96,3 +96,12 @@ def test_choose_params_applies_the_rule_rejections(small_train):
                                                 c_grid=(4.0,))
     assert report["chosen"]["cv_objective"] == 0.0
     assert params["threshold"] == max(train_module.THRESHOLDS)
+
+
+def test_a_corrected_label_replaces_the_one_it_corrects():
+    from classifier.training.dataset import LabelledRow
+    rows = [LabelledRow("Клиент думает", 0, "stop"), LabelledRow("Отказ, дорого", 0, "outcome_only")]
+    fixed = [LabelledRow("клиент ДУМАЕТ", 0, "subject_only", source="pool")]
+    kept = train_module.with_corrections(rows, fixed)
+    assert [(r.text, r.category) for r in kept] == [("Отказ, дорого", "outcome_only"),
+                                                     ("клиент ДУМАЕТ", "subject_only")]

@@ -21,7 +21,7 @@ from ..model.linear import DEFAULT_PARAMS, Model, ModelError, fit
 from ..model.registry import Registry
 from ..text.pipeline import TextPipeline
 from ..training.dataset import LabelledRow, exact_key, near_key, read_labelled
-from ..training.train import featurize, train
+from ..training.train import featurize, train, with_corrections
 from .store import Store
 
 ADVERSARIAL_CSV = config.DATA_DIR / "adversarial.csv"
@@ -152,7 +152,7 @@ def decide(new: dict, old: dict | None) -> tuple[bool, list[str]]:
 def suspects(store: Store | None, confidence: float = 0.8, folds: int = 5, paths: Paths = Paths(),
              log=print) -> list[dict]:
     """Labelled comments whose label the model contradicts firmly (``contradiction`` ≥ ``confidence``), out of fold."""
-    rows = read_labelled(paths.train_csv) + (exported_rows(store, paths)[0] if store else [])
+    rows = with_corrections(read_labelled(paths.train_csv), exported_rows(store, paths)[0] if store else [])
     pipeline = TextPipeline.load(paths.rules_dir)
     items, _ = featurize(rows, pipeline)
     cats = np.asarray([r.category for r in rows])

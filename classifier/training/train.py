@@ -15,7 +15,7 @@ from ..model.features import FEATURE_VERSION, Features, extract
 from ..model.linear import DEFAULT_PARAMS, Model, fit, library_versions
 from ..model.registry import Registry
 from ..text.pipeline import TextPipeline
-from .dataset import LabelledRow, data_hash, read_labelled
+from .dataset import LabelledRow, data_hash, exact_key, read_labelled
 from .evaluate import metrics_by_part
 
 C_GRID = (16.0, 64.0, 256.0, 1024.0, 4096.0)
@@ -29,6 +29,13 @@ def featurize(rows: list[LabelledRow], pipeline: TextPipeline) -> tuple[list[Fea
     items = [extract(p, pipeline.lemmatizer, pipeline.rules.filler) for p in prepared]
     rejected = np.asarray([pipeline.decide(p) is not None for p in prepared], dtype=bool)
     return items, rejected
+
+
+def with_corrections(rows: list[LabelledRow], extra: list[LabelledRow]) -> list[LabelledRow]:
+    """``rows`` plus ``extra``, where an extra row (a QA analyst's label) replaces every row of the same
+    normalised text: a corrected label must not train beside the label it corrects."""
+    corrected = {exact_key(r.text) for r in extra}
+    return [r for r in rows if exact_key(r.text) not in corrected] + extra
 
 
 def _folds(y, seed=0):
@@ -96,7 +103,7 @@ def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODEL
     registry = Registry(models_dir)
     version = registry.new_version(name)
     pipeline = TextPipeline.load(rules_dir)
-    rows = read_labelled(train_csv) + list(extra_rows or [])
+    rows = with_corrections(read_labelled(train_csv), list(extra_rows or []))
     items, rejected = featurize(rows, pipeline)
     extra = f" + {len(extra_rows)} extra" if extra_rows else ""
     log(f"training on {len(rows)} rows from {Path(train_csv).name}{extra}")
