@@ -131,7 +131,14 @@ def _score_file(args) -> int:
     if "text" not in fields:
         raise CliError(f"{src.name} has no `text` column (columns: {', '.join(fields) or 'none'})")
     checker = _checker(args)
-    out_fields = fields + [c for c in SCORE_COLUMNS if c not in fields]
+    clash = [c for c in SCORE_COLUMNS if c in fields]
+    prefix = "predicted_" if clash else ""  # the input's own columns are never overwritten
+    if clash:
+        print(f"{src.name} has column(s) {', '.join(clash)} already: the verdict's columns are named "
+              f"{prefix}<name>", file=sys.stderr)
+    if any(prefix + c in fields for c in SCORE_COLUMNS):
+        raise CliError(f"{src.name} has both {', '.join(clash)} and predicted_ columns: rename them first")
+    out_fields = fields + [prefix + c for c in SCORE_COLUMNS]
     with replacing(out) as f:
         writer = csv.DictWriter(f, fieldnames=out_fields, extrasaction="ignore")
         writer.writeheader()
@@ -139,9 +146,9 @@ def _score_file(args) -> int:
         for start in range(0, len(rows), 512):
             chunk = rows[start:start + 512]
             for row, verdict in zip(chunk, checker.classify_many([r.get("text") or "" for r in chunk])):
-                writer.writerow({**row, "expanded": int(verdict.expanded), "score": f"{verdict.score:.4f}",
-                                 "category": verdict.category, "missing": " ".join(verdict.missing),
-                                 "rule": verdict.rule or ""})
+                values = (int(verdict.expanded), f"{verdict.score:.4f}", verdict.category, " ".join(verdict.missing),
+                          verdict.rule or "")
+                writer.writerow({**row, **{prefix + c: v for c, v in zip(SCORE_COLUMNS, values)}})
             bar.update(len(chunk))
         bar.close()
     print(f"scored {len(rows)} comments → {out}", file=sys.stderr)

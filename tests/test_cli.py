@@ -67,3 +67,16 @@ def test_serve_refuses_bad_settings_with_one_line(env, message, monkeypatch, cap
     assert main(["serve", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_scoring_a_labelled_file_never_overwrites_its_columns(tmp_path, capsys):
+    """The README's own example: data/test.csv has `category`; the prediction goes beside it."""
+    src = tmp_path / "labelled.csv"
+    with open(src, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([["text", "label", "category"], ["НД", "0", "padding"]])
+    out = tmp_path / "out.csv"
+    assert main(["score", "--input", str(src), "--output", str(out)]) == 0
+    [row] = read_csv(out)
+    assert row["category"] == "padding" and row["label"] == "0", "the input's columns as they were"
+    assert row["predicted_category"] == "stop" and row["predicted_expanded"] == "0"
+    assert "predicted_" in capsys.readouterr().err

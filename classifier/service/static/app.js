@@ -15,7 +15,9 @@
     el("error").hidden = true;
     el("result").hidden = false;
     const verdict = el("verdict");
-    verdict.textContent = v.expanded ? "Развёрнутый комментарий" : "Не развёрнутый: " + CATEGORY[v.category];
+    // «стоп-фраза» only when a stop-phrase rule decided; otherwise the model found neither half
+    const what = v.category === "stop" && !v.rule ? "не видно ни темы разговора, ни договорённости" : CATEGORY[v.category];
+    verdict.textContent = v.expanded ? "Развёрнутый комментарий" : "Не развёрнутый: " + what;
     verdict.className = "verdict " + (v.expanded ? "ok" : "bad");
     verdict.dataset.category = v.category;
     const checks = el("checks");
@@ -26,8 +28,9 @@
     const hits = (v.explain && v.explain.rule_hits) || [];
     el("marked-wrap").hidden = hits.length === 0;
     el("marked").replaceChildren(...highlight(text, hits));
-    const bar = v.explain ? ", засчитывается от " + Math.ceil(v.explain.threshold * 100 - 1e-9) : "";
-    el("meta").textContent = "Оценка модели: " + Math.floor(v.score * 100) + " из 100" + bar + " · модель " + v.model_version;
+    // No number for the manager: a score against a bar only says how little padding would pass.
+    // The score and the threshold stay in the API's explain, for QA.
+    el("meta").textContent = "Проверено моделью " + v.model_version;
   }
   function li(text, cls) { const n = document.createElement("li"); n.textContent = text; if (cls) n.className = cls; return n; }
   function item(ok, text) { const n = li(text + (ok ? "" : " — не указано"), ok ? "yes" : "no"); return n; }
@@ -45,6 +48,13 @@
     out.push(document.createTextNode(chars.slice(at).join("")));
     return out;
   }
+  function russian(status, detail) {
+    const limit = /the limit is (\d+)/.exec(detail);
+    if (status === 413) return "Комментарий слишком длинный" + (limit ? ": не больше " + limit[1] + " символов." : ".");
+    if (status === 422) return "Комментарий пустой или содержит недопустимые символы.";
+    if (status === 401) return "Нет доступа к сервису проверки: обратитесь к администратору.";
+    return "Не удалось проверить комментарий (ошибка " + status + "). Попробуйте ещё раз.";
+  }
   function fail(message) {
     el("result").hidden = true;
     const e = el("error"); e.textContent = message; e.hidden = false;
@@ -58,7 +68,7 @@
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }) });
       const body = await r.json();
       if (mine !== seq) return;  // a newer request is on its way
-      if (!r.ok) { fail("Не удалось проверить: " + (body.detail || r.status)); return; }
+      if (!r.ok) { fail(russian(r.status, body.detail || "")); return; }
       show(body, text);
     } catch (err) {
       if (mine === seq) fail("Сервис проверки недоступен. Попробуйте ещё раз.");
