@@ -257,3 +257,45 @@ def test_many_threads_share_one_store(store, tmp_path):
     assert errors == []
     assert _current(store) == expected
     assert sum(len(store.history(i)) for i in range(1, 21)) == sum(rows)
+
+
+def test_labels_are_written_while_a_big_import_runs(tmp_path, monkeypatch):
+    """The import stages its rows in short transactions: another process's label write does not wait
+    for the whole file (it would have waited the 30 s busy timeout and failed before)."""
+    store = Store(tmp_path / "labels.sqlite3")
+    store.import_csv(_pool(tmp_path, ["первый"], "first.csv"))
+    other = Store(tmp_path / "labels.sqlite3")
+    other.db.execute("PRAGMA busy_timeout=200")  # fail fast if the import held the lock
+    monkeypatch.setattr(store_module, "IMPORT_CHUNK", 10)
+    real, written = store_module.exact_key, []
+
+    def key_and_label(text):
+        if len(written) == 0 and text == "строка 25":  # in the middle of the third chunk
+            written.append(other.add_label(1, "anna", "stop"))
+        return real(text)
+
+    monkeypatch.setattr(store_module, "exact_key", key_and_label)
+    report = store.import_csv(_pool(tmp_path, [f"строка {i}" for i in range(100)], "big.csv"))
+    assert report.added == 100 and written and store.current_labels()[0]["annotator"] == "anna"
+
+
+def test_a_killed_import_leaves_nothing_half_done(tmp_path):
+    store = Store(tmp_path / "labels.sqlite3")
+    store.import_csv(_pool(tmp_path, ["первый"]))
+    with store.transaction() as db:  # what a process killed between staging and the final move leaves
+        db.execute("INSERT INTO import_rows(import_id, text, text_key, source, meta, in_data) "
+                   "VALUES ('dead', 'полуимпорт', 'полуимпорт', 'x', '{}', 0)")
+    store.close()
+    again = Store(tmp_path / "labels.sqlite3")
+    assert again.pool_size() == 1
+    assert again.db.execute("SELECT COUNT(*) FROM import_rows").fetchone()[0] == 0
+
+
+def test_a_partial_export_left_by_a_killed_run_is_gone_after_the_next(tmp_path):
+    store = Store(tmp_path / "labels.sqlite3")
+    store.import_csv(_pool(tmp_path, ["НД"]))
+    store.add_label(1, "anna", "stop")
+    out = tmp_path / "labels.csv"
+    (tmp_path / "labels.csv.partial").write_bytes(b"x" * 1_000_000)  # what kill -9 mid-export leaves
+    assert store.export_csv(out) == 1
+    assert not (tmp_path / "labels.csv.partial").exists() and read_csv(out)[0]["text"] == "НД"

@@ -9,6 +9,7 @@ import csv
 import json
 import sqlite3
 import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,18 @@ CREATE TABLE IF NOT EXISTS labels (
 );
 CREATE INDEX IF NOT EXISTS labels_by_comment ON labels(comment_id, annotator, id);
 CREATE INDEX IF NOT EXISTS labels_by_annotator ON labels(annotator, id);
+-- An import is staged here in short transactions, then moved into `comments` by one statement: label
+-- writes are never locked out for the length of a big file, and a killed import leaves only staged rows,
+-- which the next start deletes.
+CREATE TABLE IF NOT EXISTS import_rows (
+    id          INTEGER PRIMARY KEY,
+    import_id   TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    text_key    TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    meta        TEXT NOT NULL,
+    in_data     INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS models (
     id          INTEGER PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -65,6 +78,7 @@ JOIN (SELECT MAX(x.id) AS id FROM labels x
 """
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
+IMPORT_CHUNK = 5000  # rows staged per transaction
 
 
 class StoreError(ValueError):
@@ -96,10 +110,12 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=30000")  # another process's writer: wait for it, do not fail
         self._lock = threading.RLock()
         self.db.executescript(SCHEMA)
         with self.transaction() as db:
             _migrate(db)
+            db.execute("DELETE FROM import_rows")  # what an import killed before its last step left
 
     def close(self) -> None:
         with self._lock:
@@ -143,24 +159,35 @@ class Store:
             raise StoreError(f"file not found: {path}") from exc
         except IsADirectoryError as exc:
             raise StoreError(f"{path} is a directory, not a CSV file") from exc
-        added = duplicates = empty = in_data = 0
-        stamp = now()
-        with self.transaction() as db:
-            for row in rows:
-                text = row.pop("text") or ""
-                if not text.strip():
-                    empty += 1
-                    continue
-                key = exact_key(text)
-                known = key in labelled
-                in_data += known
-                cur = db.execute(
+        empty = in_data = staged = 0
+        stamp, import_id = now(), uuid.uuid4().hex
+        try:
+            for start in range(0, len(rows), IMPORT_CHUNK):
+                batch = []
+                for row in rows[start:start + IMPORT_CHUNK]:
+                    text = row.pop("text") or ""
+                    if not text.strip():
+                        empty += 1
+                        continue
+                    key = exact_key(text)
+                    in_data += key in labelled
+                    batch.append((import_id, text, key, row.get("source", path.name),
+                                  json.dumps(row, ensure_ascii=False), int(key in labelled)))
+                with self.transaction() as db:  # short: label writes get the lock between chunks
+                    db.executemany("INSERT INTO import_rows(import_id, text, text_key, source, meta, in_data) "
+                                   "VALUES (?,?,?,?,?,?)", batch)
+                staged += len(batch)
+            with self.transaction() as db:  # all or nothing: one statement moves the whole file
+                added = db.execute(
                     "INSERT OR IGNORE INTO comments(text, text_key, source, meta, imported_at, in_data) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (text, key, row.get("source", path.name), json.dumps(row, ensure_ascii=False), stamp, int(known)))
-                added += cur.rowcount
-                duplicates += 1 - cur.rowcount
-        return ImportReport(len(rows), added, duplicates, empty, in_data)
+                    "SELECT text, text_key, source, meta, ?, in_data FROM import_rows WHERE import_id = ? ORDER BY id",
+                    (stamp, import_id)).rowcount
+                db.execute("DELETE FROM import_rows WHERE import_id = ?", (import_id,))
+        except BaseException:
+            with self.transaction() as db:
+                db.execute("DELETE FROM import_rows WHERE import_id = ?", (import_id,))
+            raise
+        return ImportReport(len(rows), added, staged - added, empty, in_data)
 
     def mark_labelled(self, labelled: frozenset[str]) -> int:
         """Flag the pool comments whose normalised text is labelled in data/ now (and unflag the rest), so
