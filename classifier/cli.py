@@ -100,6 +100,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_cv(args) -> int:
+    from .model.linear import DEFAULT_PARAMS
+    from .text.pipeline import TextPipeline
+    from .training.dataset import read_labelled
+    from .training.grouped import leave_one_business_out, per_business, summary
+    from .training.train import featurize
+    rows = read_labelled(Path(args.data))
+    items, rejected = featurize(rows, TextPipeline.load(config.RULES_DIR))
+    params = dict(DEFAULT_PARAMS, **({"fact_C": args.c, "category_C": args.c} if args.c else {}))
+    print(f"leave one business out over {Path(args.data).name}: {len(rows)} rows, C={params['fact_C']}",
+          file=sys.stderr)
+    oof = leave_one_business_out(rows, items, rejected, params, log=lambda m: print(m, file=sys.stderr))
+    thresholds = args.thresholds or [params["threshold"]]
+    for t in thresholds:
+        table = per_business(rows, oof, t)
+        print(f"threshold {t}: mean F1 over held-out businesses {summary(table)}")
+        print(f"  {'business':<24}{'rows':>6}{'pos':>5}{'P':>8}{'R':>8}{'F1':>8}")
+        for business, m in table.items():
+            print(f"  {business:<24}{m['rows']:>6}{m['positives']:>5}{m['precision']:>8.3f}{m['recall']:>8.3f}"
+                  f"{m['f1']:>8.3f}")
+    return 0
+
+
 def cmd_score(args) -> int:
     if args.input:
         return _score_file(args)
@@ -309,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(config.TEST_CSV), help="labelled CSV (default: data/test.csv)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("cv", help="validation by unseen business: leave each business out, F1 on it (train only)")
+    p.add_argument("--data", default=str(config.TRAIN_CSV), help="labelled CSV (default: data/train.csv)")
+    p.add_argument("--c", type=_in_range(float, 1e-3, 1e6), default=None, help="C of the heads (default: the model's)")
+    p.add_argument("--thresholds", type=_in_range(float, 0, 1), nargs="*", default=None,
+                   help="thresholds to report (default: the model's)")
+    p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("score", help="score one comment, or a CSV file with a `text` column")
     p.add_argument("text", nargs="?", help="the comment")
