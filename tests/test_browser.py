@@ -133,3 +133,13 @@ def test_ctrl_enter_checks_at_once(page):
     _type(page, "перезвонить")
     page.keyboard.press("Control+Enter")
     sync_api.expect(page.locator("#verdict")).to_have_attribute("data-category", "stop", timeout=10_000)
+
+
+def test_the_api_docs_render_without_internet(page, base_url):
+    """Swagger UI comes from the app itself (swagger-ui-bundle-v2), not a CDN this network cannot reach."""
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(base_url + "/docs")
+    sync_api.expect(page.locator(".swagger-ui .info .title")).to_contain_text("crmqc", timeout=10_000)
+    sync_api.expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert all(u.startswith(base_url) for u in requested), [u for u in requested if not u.startswith(base_url)]

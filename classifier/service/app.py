@@ -8,8 +8,10 @@ import asyncio
 import gc
 from contextlib import asynccontextmanager
 
+import swagger_ui_bundle
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 
 from ..checker import CommentChecker
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
                 watcher.cancel()
             app.state.store.close()
 
-    app = FastAPI(title="crmqc: CRM comment quality", version="1", lifespan=lifespan,
+    app = FastAPI(title="crmqc: CRM comment quality", version="1", lifespan=lifespan, docs_url=None,
                   description="Decides whether a sales manager's CRM comment is expanded (развёрнутый) "
                               "and says what is missing.")
     install_handlers(app)
@@ -67,6 +69,16 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
     for router in (comments.router, crm.router, labelling.router, labelling.page, admin.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Swagger UI from the swagger-ui-bundle-v2 package, not a CDN: /docs works on a network with no internet
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title + " — API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
     return app
 
 
