@@ -286,7 +286,7 @@ def cmd_audit(args) -> int:
         raise CliError(f"--now: expected an ISO datetime like 2026-11-20T12:00:00+03:00, got {args.now!r}") from None
     _output_dir(args.out, "--out")
     try:
-        summary = run_audit(args.dir, args.out, _checker(args).classify_many, now=now,
+        summary = run_audit(args.dir, args.out, _checker(args).classify_many, now=now, csv_dialect=args.csv_dialect,
                             settings=load_settings(config.RULES_DIR / "crm.yaml"))
     except AuditError as exc:
         raise CliError(str(exc)) from exc
@@ -380,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "leads.json (+ optional product_rows.json, deal_contacts.json, ...)")
     p.add_argument("--out", type=Path, default=config.ROOT / "var" / "audit", help="where to write the report")
     p.add_argument("--now", help="audit as of this ISO datetime (default: now)")
+    p.add_argument("--csv-dialect", choices=("excel-ru", "comma"), default="excel-ru",
+                   help="excel-ru: «;»-separated, opens in Russian Excel (default); comma: plain CSV; both with a BOM")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("serve", help="start the HTTP service")

@@ -20,9 +20,9 @@ def twelve_words_judge(texts: list[str]) -> list[FakeVerdict]:
     return [FakeVerdict(True, "expanded") if len(t.split()) >= 12 else FakeVerdict(False, "stop") for t in texts]
 
 
-def rows(path) -> dict[str, dict]:
+def rows(path, delimiter=";") -> dict[str, dict]:
     with open(path, encoding="utf-8-sig", newline="") as f:
-        return {r[next(iter(r))]: r for r in csv.DictReader(f)}
+        return {r[next(iter(r))]: r for r in csv.DictReader(f, delimiter=delimiter)}
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +150,13 @@ def test_a_broken_export_names_the_file(export, tmp_path, case, name, text, says
 def test_not_a_folder(tmp_path):
     with pytest.raises(AuditError, match="not a folder"):
         run_audit(tmp_path / "nowhere", tmp_path / "out", twelve_words_judge, AS_OF)
+
+
+def test_the_csv_opens_in_russian_excel_by_default(report, tmp_path):
+    raw = (report[0] / "report.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "a BOM, so Excel reads Cyrillic"
+    header = raw[3:].split(b"\r\n")[0].decode()
+    assert ";" in header and "," not in header
+    summary = run_audit(SAMPLE, tmp_path, twelve_words_judge, AS_OF, csv_dialect="comma")
+    assert rows(tmp_path / "report.csv", ",") .keys() == rows(report[0] / "report.csv").keys()
+    assert summary.deals == report[1].deals

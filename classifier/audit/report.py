@@ -331,18 +331,25 @@ def deal_row(deal: Deal, decision: DealDecision, result: AuditResult) -> dict:
     }
 
 
-def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> Path:
-    with fileio.replacing(path, encoding="utf-8-sig") as f:  # the BOM lets Excel read Cyrillic
-        writer = csv.DictWriter(f, fieldnames=columns)
+# How the CSV files are written: `excel-ru` opens by a double click in Excel with Russian regional settings
+# (their list separator is «;»), `comma` is plain RFC 4180. Both carry a UTF-8 BOM, so Excel reads Cyrillic.
+CSV_DIALECTS = {"excel-ru": ";", "comma": ","}
+
+
+def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict], dialect: str = "excel-ru") -> Path:
+    with fileio.replacing(path, encoding="utf-8-sig") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, delimiter=CSV_DIALECTS[dialect])
         writer.writeheader()
         writer.writerows(rows)
     return path
 
 
-def write_report(result: AuditResult, out_dir: Path, settings: CrmSettings) -> tuple[Path, ...]:
+def write_report(result: AuditResult, out_dir: Path, settings: CrmSettings,
+                 csv_dialect: str = "excel-ru") -> tuple[Path, ...]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = write_csv(out_dir / "report.csv", REPORT_COLUMNS, [deal_row(d, x, result) for d, x in result.deals])
-    managers = write_csv(out_dir / "managers.csv", MANAGER_COLUMNS, [m.row() for m in result.managers])
+    report = write_csv(out_dir / "report.csv", REPORT_COLUMNS, [deal_row(d, x, result) for d, x in result.deals],
+                       csv_dialect)
+    managers = write_csv(out_dir / "managers.csv", MANAGER_COLUMNS, [m.row() for m in result.managers], csv_dialect)
     page = out_dir / "report.html"
     fileio.write_text(page, render_report(result, settings))
     return report, managers, page
@@ -361,9 +368,9 @@ def summarize(result: AuditResult, files: tuple[Path, ...]) -> AuditSummary:
 
 
 def run_audit(export_dir, out_dir, judge: Judge, now: datetime | None = None,
-              settings: CrmSettings | None = None) -> AuditSummary:
+              settings: CrmSettings | None = None, csv_dialect: str = "excel-ru") -> AuditSummary:
     """Read the export in ``export_dir``, apply the rules as of ``now``, write the report to ``out_dir``."""
     settings = settings or load_settings()
     export = read_export(Path(export_dir), settings)
     result = apply_rules(export, judge, settings, aware(now, settings))
-    return summarize(result, write_report(result, Path(out_dir), settings))
+    return summarize(result, write_report(result, Path(out_dir), settings, csv_dialect))
