@@ -5,6 +5,7 @@ text → :class:`~classifier.text.pipeline.TextPipeline` (prepare once, rules fi
 batch scoring, the labelling queue, retraining and the CRM rules all call it.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,25 @@ from .text.pipeline import TextPipeline
 from .text.prepared import Prepared
 from .text.rules import RuleBook
 from .verdict import Verdict, make_verdict
+
+# Where a comment's clauses end: sentence marks, line breaks, « / » and « - » between log entries, «, ».
+# A point ends a clause only before a space or the end, so «12.03» and «15.30» stay whole.
+CLAUSE_END = re.compile(r"[.!?;…]+(?=\s|$)|\n+|\s[/|–—-]\s|,\s")
+FACTS = ("subject", "outcome")
+
+
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each clause of ``text`` with letters in it, trimmed; offsets in code points."""
+    spans, at = [], 0
+    for m in [*CLAUSE_END.finditer(text), None]:
+        end = m.start() if m else len(text)
+        piece = text[at:end]
+        lead = len(piece) - len(piece.lstrip())
+        start, stop = at + lead, at + len(piece.rstrip())
+        if stop > start and any(ch.isalpha() for ch in text[start:stop]):
+            spans.append((start, stop))
+        at = m.end() if m else len(text)
+    return spans
 
 
 @dataclass
@@ -52,10 +72,11 @@ class CommentChecker:
     def features(self, prepared: Prepared) -> Features:
         return extract(prepared, self.pipeline.lemmatizer, self.pipeline.rules.filler)
 
-    def classify(self, text: str, explain: bool = False) -> Verdict:
-        return self.classify_many([text], explain=explain)[0]
+    def classify(self, text: str, explain: bool = False, evidence: bool = False) -> Verdict:
+        return self.classify_many([text], explain=explain, evidence=evidence)[0]
 
-    def classify_many(self, texts: list[str], explain: bool = False) -> list[Verdict]:
+    def classify_many(self, texts: list[str], explain: bool = False, evidence: bool = False) -> list[Verdict]:
+        """The verdicts; ``evidence`` adds, for each fact the verdict finds, the clauses that carry it."""
         prepared = self.pipeline.prepare_many(texts)
         decisions = [self.pipeline.decide(p) for p in prepared]
         undecided = [i for i, d in enumerate(decisions) if d is None]
@@ -72,8 +93,44 @@ class CommentChecker:
                 score, rule = float(pred.score[row[i]]), None
                 category = "expanded" if score >= threshold else _rejection(pred, row[i])
             details = self._explain(p, items.get(i) or self.features(p), threshold) if explain else None
-            verdicts.append(make_verdict(category, score, rule, self.model_version, details))
+            verdict = make_verdict(category, score, rule, self.model_version, details)
+            if evidence:
+                verdict = verdict.with_evidence(self._evidence(p, verdict))
+            verdicts.append(verdict)
         return verdicts
+
+    def _evidence(self, prepared: Prepared, verdict: Verdict) -> dict[str, list[dict]]:
+        """For each fact the verdict finds (not in ``missing``), the clauses the model reads it in.
+
+        Each clause is scored by the two heads on its own. Short clauses score low in absolute terms, so
+        clauses are compared with the comment's best clause for that fact: a clause is evidence of a fact
+        when it scores at least half of that best, and no lower, relative to the best, than for the other
+        fact found; the best clause always is. A fact the verdict misses has no evidence, so the two never
+        contradict each other."""
+        present = [f for f in FACTS if f not in verdict.missing]
+        if not present:
+            return {f: [] for f in FACTS}
+        text = prepared.text
+        spans = clause_spans(text)
+        if len(spans) <= 1:
+            whole = spans or [(0, len(text))]
+            return {f: [_span(text, *whole[0])] if f in present else [] for f in FACTS}
+        pred = self.model.predict([self.features(self.pipeline.prepare(text[a:b])) for a, b in spans])
+        relative = {}
+        for fact, probs in (("subject", pred.subject), ("outcome", pred.outcome)):
+            relative[fact] = probs / max(float(probs.max()), 1e-12)
+        out = {}
+        for fact in FACTS:
+            if fact not in present:
+                out[fact] = []
+                continue
+            other = next((f for f in present if f != fact), None)
+            best = int(relative[fact].argmax())
+            chosen = [k for k in range(len(spans)) if k == best or (
+                relative[fact][k] >= 0.5 and (other is None or relative[fact][k] >= relative[other][k]))]
+            out[fact] = [_span(text, *spans[k]) for k in chosen]
+        return out
+
 
     def _explain(self, prepared: Prepared, item: Features, threshold: float) -> dict:
         return {
@@ -84,6 +141,10 @@ class CommentChecker:
                           for h in prepared.stop_hits],
             "top_terms": self.model.top_terms(item),
         }
+
+
+def _span(text: str, start: int, end: int) -> dict:
+    return {"start": start, "end": end, "text": text[start:end]}
 
 
 def contradiction(score: float, label: int, threshold: float) -> float:

@@ -128,7 +128,7 @@ def cmd_score(args) -> int:
         return _score_file(args)
     if args.text is None:
         raise CliError("give a comment to score, or --input FILE.csv --output OUT.csv")
-    verdict = _checker(args).classify(args.text, explain=args.explain)
+    verdict = _checker(args).classify(args.text, explain=args.explain, evidence=True)
     out = verdict.to_dict()
     if args.explain:
         out["explain"] = verdict.details

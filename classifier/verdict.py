@@ -1,6 +1,6 @@
 """The verdict on one comment, and the Russian hints a manager reads."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 MISSING_BY_CATEGORY = {
     "expanded": (),
@@ -27,9 +27,13 @@ class Verdict:
     hints: tuple[str, ...]
     model_version: str
     details: dict = field(default_factory=dict, compare=False, repr=False)
+    evidence: dict | None = field(default=None, compare=False, repr=False)
+
+    def with_evidence(self, evidence: dict) -> "Verdict":
+        return replace(self, evidence=evidence)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "expanded": self.expanded,
             "score": round(self.score, 4),
             "category": self.category,
@@ -38,6 +42,9 @@ class Verdict:
             "hints": list(self.hints),
             "model_version": self.model_version,
         }
+        if self.evidence is not None:
+            out["evidence"] = self.evidence
+        return out
 
 
 def hints_for(category: str) -> tuple[str, ...]:

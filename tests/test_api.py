@@ -159,13 +159,13 @@ def test_only_short_comments_are_scored_on_the_event_loop(checker, tmp_path, mon
     assert (len(text) <= INLINE_CHARS) == (where == "event loop")
     real, seen = type(checker).classify, []
 
-    def spy(self, text, explain=False):
+    def spy(self, text, explain=False, evidence=False):
         try:
             asyncio.get_running_loop()
             seen.append("event loop")
         except RuntimeError:
             seen.append("worker thread")
-        return real(self, text, explain)
+        return real(self, text, explain, evidence)
 
     monkeypatch.setattr(type(checker), "classify", spy)
     with TestClient(create_app(Settings(store_path=tmp_path / "l.db"), checker=checker)) as c:
@@ -256,3 +256,32 @@ def test_batch_ids_may_be_integers_and_come_back_as_given(client):
     for bad in (1.5, True, None, [], 2**64):
         r = client.post("/v1/comments/score-batch", json={"comments": [{"id": bad, "text": "НД"}]})
         assert r.status_code == 422, bad
+
+
+def test_every_verdict_carries_its_evidence(client):
+    text = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
+    body = client.post("/v1/comments/score", json={"text": text}).json()
+    ev = body["evidence"]
+    assert ev["subject"] and ev["outcome"]
+    for span in ev["subject"] + ev["outcome"]:
+        assert text[span["start"]:span["end"]] == span["text"]
+    assert "пятницы" in " ".join(s["text"] for s in ev["outcome"])
+    stop = client.post("/v1/comments/score", json={"text": "НД"}).json()
+    assert stop["evidence"] == {"subject": [], "outcome": []}, "nothing found, nothing to show"
+    half = client.post("/v1/comments/score", json={"text": "Перезвонить 14.03 в 11:00"}).json()
+    for fact in ("subject", "outcome"):
+        assert bool(half["evidence"][fact]) == (fact not in half["missing"]), "evidence never contradicts missing"
+    batch = client.post("/v1/comments/score-batch", params={"evidence": True},
+                        json={"comments": [{"id": "1", "text": text}]}).json()
+    assert batch["results"][0]["evidence"] == ev
+    plain = client.post("/v1/comments/score-batch", json={"comments": [{"id": "1", "text": text}]}).json()
+    assert "evidence" not in plain["results"][0]
+
+
+def test_clauses_index_the_submitted_text():
+    from classifier.checker import clause_spans
+    text = "НД утром / вечером дозвонилась: берет MBA, рассрочка 12 мес. договор до пт"
+    assert [text[a:b] for a, b in clause_spans(text)] == [
+        "НД утром", "вечером дозвонилась: берет MBA", "рассрочка 12 мес", "договор до пт"]
+    assert clause_spans("12.03 / 15:00") == [] and clause_spans("") == []
+    assert [t[a:b] for t in ["созвон 12.03 в 15.30. ок"] for a, b in clause_spans(t)] == ["созвон 12.03 в 15.30", "ок"]

@@ -83,7 +83,8 @@ def test_a_stop_phrase_is_rejected_and_highlighted(page):
     verdict = page.locator("#verdict")
     sync_api.expect(verdict).to_have_attribute("data-category", "stop", timeout=10_000)
     assert verdict.inner_text().startswith("Не развёрнутый")
-    assert page.locator("#marked mark").first.inner_text() == "не берет трубку"
+    assert page.locator("#marked mark.stop").first.inner_text() == "не берет трубку"
+    assert page.locator("#marked mark.subject, #marked mark.outcome").count() == 0, "no half was found"
     assert "не указано" in page.locator("#checks").inner_text()
     assert "опишите" in page.locator("#hints").inner_text()
 
@@ -94,7 +95,10 @@ def test_an_expanded_comment_is_accepted(page):
     sync_api.expect(verdict).to_have_attribute("data-category", "expanded", timeout=10_000)
     assert verdict.inner_text() == "Развёрнутый комментарий"
     assert page.locator("#hints li").count() == 0
-    assert page.locator("#marked-wrap").is_hidden()
+    # the verdict is traced to the manager's own words: which clause says what was discussed, what agreed
+    sync_api.expect(page.locator("#marked mark.outcome")).to_have_text(["клиент ждёт счёт до пятницы"])
+    assert page.locator("#marked mark.subject").count() >= 1
+    assert "дорого на 10%" in " ".join(page.locator("#marked mark.subject").all_inner_texts())
     # no score for the manager: a number against a bar tells how little padding would pass
     meta = page.locator("#meta").inner_text()
     assert meta.startswith("Проверено моделью ") and not re.search(r"\d+ из 100|засчитывается", meta)

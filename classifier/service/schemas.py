@@ -52,6 +52,17 @@ class RuleHitOut(BaseModel):
     end: int
 
 
+class SpanOut(BaseModel):
+    start: int = Field(description="offset in code points into the submitted text")
+    end: int
+    text: str
+
+
+class EvidenceOut(BaseModel):
+    subject: list[SpanOut] = Field(description="clauses that say what was discussed; empty when it is missing")
+    outcome: list[SpanOut] = Field(description="clauses that say what was agreed; empty when it is missing")
+
+
 class ExplainOut(BaseModel):
     threshold: float = Field(description="the score from which a comment counts as expanded")
     normalized: str
@@ -74,6 +85,7 @@ class VerdictOut(BaseModel):
     rule: str | None
     hints: list[str]
     model_version: str
+    evidence: EvidenceOut | None = None
     explain: ExplainOut | None = None
 
 

@@ -47,15 +47,16 @@ async def score(body: CommentIn, checker: Checker, settings: AppSettings, metric
                 explain: bool = Query(False, description="add the threshold, normalised text, lemmas, rule hits "
                                                          "and the tokens that weighed most")):
     if check_length(body.text, settings.max_text_length, "text") <= INLINE_CHARS:
-        verdict = checker.classify(body.text, explain)
+        verdict = checker.classify(body.text, explain, True)
     else:
-        verdict = await run_in_threadpool(checker.classify, body.text, explain)
+        verdict = await run_in_threadpool(checker.classify, body.text, explain, True)
     metrics.count_verdicts([verdict])
     return JSONResponse(verdict_out(verdict, explain))  # already the VerdictOut shape: skip re-validation
 
 
-@router.post("/score-batch", response_model=BatchOut)
-def score_batch(body: BatchIn, checker: Checker, settings: AppSettings, metrics: AppMetrics):
+@router.post("/score-batch", response_model=BatchOut, response_model_exclude_none=True)
+def score_batch(body: BatchIn, checker: Checker, settings: AppSettings, metrics: AppMetrics,
+                evidence: bool = Query(False, description="add the clauses that carry each fact found")):
     if len(body.comments) > settings.batch_limit:
         raise ApiError(413, f"comments: {len(body.comments)} in one request, the limit is "
                             f"{settings.batch_limit}", "comments")
@@ -68,6 +69,6 @@ def score_batch(body: BatchIn, checker: Checker, settings: AppSettings, metrics:
     if total > settings.batch_max_chars:
         raise ApiError(413, f"comments: {total} characters in one request, the limit is {settings.batch_max_chars}"
                             " (CRMQC_BATCH_MAX_CHARS): send fewer comments a request", "comments")
-    verdicts = checker.classify_many([c.text for c in body.comments])
+    verdicts = checker.classify_many([c.text for c in body.comments], evidence=evidence)
     metrics.count_verdicts(verdicts)
     return {"results": [{"id": c.id, **v.to_dict()} for c, v in zip(body.comments, verdicts)]}

@@ -7,6 +7,7 @@
     stop: "стоп-фраза или статус звонка",
     padding: "текст-заполнитель",
   };
+  const KIND = { stop: "стоп-фраза", subject: "что обсуждали", outcome: "о чём договорились" };
   const box = document.getElementById("comment");
   const el = (id) => document.getElementById(id);
   let timer = null, seq = 0;
@@ -25,9 +26,15 @@
       item(!v.missing.includes("subject"), "Что обсуждали"),
       item(!v.missing.includes("outcome"), "О чём договорились / следующий шаг"));
     el("hints").replaceChildren(...v.hints.map((h) => li(h)));
-    const hits = (v.explain && v.explain.rule_hits) || [];
-    el("marked-wrap").hidden = hits.length === 0;
-    el("marked").replaceChildren(...highlight(text, hits));
+    // the words behind the verdict: stop phrases, and the clauses that say what was discussed / agreed
+    const ev = v.evidence || { subject: [], outcome: [] };
+    const spans = [
+      ...((v.explain && v.explain.rule_hits) || []).map((h) => ({ ...h, kind: "stop" })),
+      ...ev.subject.map((h) => ({ ...h, kind: "subject" })),
+      ...ev.outcome.map((h) => ({ ...h, kind: "outcome" })),
+    ].sort((a, b) => a.start - b.start);
+    el("marked-wrap").hidden = spans.length === 0;
+    el("marked").replaceChildren(...highlight(text, spans));
     // No number for the manager: a score against a bar only says how little padding would pass.
     // The score and the threshold stay in the API's explain, for QA.
     el("meta").textContent = "Проверено моделью " + v.model_version;
@@ -42,7 +49,8 @@
       out.push(document.createTextNode(chars.slice(at, h.start).join("")));
       const m = document.createElement("mark");
       m.textContent = chars.slice(h.start, h.end).join("");
-      m.title = "стоп-фраза";
+      m.className = h.kind;
+      m.title = KIND[h.kind];
       out.push(m); at = h.end;
     }
     out.push(document.createTextNode(chars.slice(at).join("")));
