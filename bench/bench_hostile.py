@@ -13,16 +13,13 @@ duration, a fixed request rate.
 import argparse
 import http.client
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_http import free_port, texts, wait_ready, wrk
+from bench_http import service, texts, wrk
 
 
 def _ms(value: str) -> float:
@@ -50,13 +47,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rate", type=float, default=10.0, help="hostile requests a second, over 2 connections")
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, CRMQC_WATCH_CURRENT="false", CRMQC_STORE_PATH=str(Path(tempfile.mkdtemp()) / "l.db"))
-    server = subprocess.Popen([str(Path(sys.executable).parent / "crmqc"), "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(url)
+    with service() as (url, port):
         single = [json.dumps({"text": t}, ensure_ascii=False) for t in texts()]
         wrk(url + "/v1/comments/score", "/v1/comments/score", single, 16, 3)  # warm up
         quiet = wrk(url + "/v1/comments/score", "/v1/comments/score", single, 16, args.seconds)
@@ -73,9 +64,6 @@ def main() -> int:
         loaded = wrk(url + "/v1/comments/score", "/v1/comments/score", single, 16, args.seconds)
         for w in workers:
             w.join()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     ratio = _ms(loaded["p99"]) / _ms(quiet["p99"])
     codes = {c: sent.count(c) for c in sorted(set(sent))}
     print(f"16 connections of ordinary comments, one uvicorn worker, {args.seconds} s each")

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,22 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     raise SystemExit("the service did not become ready")
 
 
+@contextmanager
+def service():
+    """`crmqc serve` with one worker on a free loopback port, ready; stopped on exit. Yields (url, port)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, CRMQC_WATCH_CURRENT="false", CRMQC_STORE_PATH=str(Path(tempfile.mkdtemp()) / "l.db"))
+    server = subprocess.Popen([str(Path(sys.executable).parent / "crmqc"), "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(url)
+        yield url, port
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
 def wrk(url: str, path: str, bodies: list[str], connections: int, seconds: int, explain_every: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         body_file = Path(tmp) / "bodies.txt"
@@ -87,13 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, CRMQC_WATCH_CURRENT="false", CRMQC_STORE_PATH=str(Path(tempfile.mkdtemp()) / "l.db"))
-    server = subprocess.Popen([str(Path(sys.executable).parent / "crmqc"), "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(url)
+    with service() as (url, _):
         comments = texts()
         single = [json.dumps({"text": t}, ensure_ascii=False) for t in comments]
         wrk(url + "/v1/comments/score", "/v1/comments/score", single, 16, 3)  # warm the lemma cache
@@ -112,9 +123,6 @@ def main() -> None:
         r = wrk(url + "/v1/comments/score-batch", "/v1/comments/score-batch", batches, 2, args.seconds)
         print(f"batch endpoint, {n} comments a request, 2 connections: {r['rps'] * n:,.0f} comments/s "
               f"(p50 {r['p50']} a request)")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":
