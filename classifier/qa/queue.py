@@ -7,6 +7,7 @@ import random
 import statistics
 import threading
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Literal
 
 from ..checker import contradiction
@@ -18,20 +19,29 @@ SUSPECT_CONFIDENCE = 0.8
 
 
 class PoolScores:
-    """The current model's score of every pool comment, computed once per model version."""
+    """The model's score of the pool's comments, per model version, filled a budget at a time.
 
-    def __init__(self):
+    Each call scores at most ``budget`` comments not yet scored (about 50 ms), so the first request after
+    a start, a model swap or an import answers at once from what is scored so far, and every later
+    request scores more until the whole pool is. Only (score, decided by a rule) is kept per comment.
+    """
+
+    def __init__(self, budget: int = 500):
+        self.budget = budget
         self._lock = threading.Lock()
         self._version, self._scores = None, {}
 
-    def get(self, store: Store, checker) -> dict[int, object]:
+    def get(self, store: Store, checker, ids: list[int] | None = None) -> dict[int, tuple[float, bool]]:
+        """Scores so far, after scoring up to ``budget`` more of ``ids`` (default: the pool's offerable ids)."""
         with self._lock:
-            size = store.pool_size()
-            if self._version != (checker.model_version, size):
-                rows = store.pool_texts()
+            if self._version != checker.model_version:
+                self._version, self._scores = checker.model_version, {}
+            pending = (i for i in (store.comment_ids() if ids is None else ids) if i not in self._scores)
+            missing = list(islice(pending, self.budget))
+            if missing:
+                rows = store.texts(missing)
                 verdicts = checker.classify_many([r["text"] for r in rows])
-                self._scores = {r["id"]: v for r, v in zip(rows, verdicts)}
-                self._version = (checker.model_version, size)
+                self._scores.update({r["id"]: (v.score, v.rule is not None) for r, v in zip(rows, verdicts)})
             return self._scores
 
 
@@ -44,19 +54,22 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
         candidates = sorted(others - seen)
         return rng.choice(candidates) if candidates else None
     if mode == "suspects":
-        verdicts, threshold = scores.get(store, checker), checker.threshold_in_use
-        firmness = {r["comment_id"]: contradiction(verdicts[r["comment_id"]].score, r["label"], threshold)
-                    for r in store.current_labels() if r["comment_id"] not in seen and r["comment_id"] in verdicts}
+        scored, threshold = scores.get(store, checker), checker.threshold_in_use
+        firmness = {r["comment_id"]: contradiction(scored[r["comment_id"]][0], r["label"], threshold)
+                    for r in store.current_labels() if r["comment_id"] not in seen and r["comment_id"] in scored
+                    and not scored[r["comment_id"]][1]}
         suspects = [(f, comment_id) for comment_id, f in firmness.items() if f >= SUSPECT_CONFIDENCE]
         return max(suspects)[1] if suspects else None
-    candidates = [i for i in store.comment_ids() if i not in seen]
+    offered = store.comment_ids()
+    candidates = [i for i in offered if i not in seen]
     if not candidates:
         return None
     if mode == "random":
         return rng.choice(candidates)
-    verdicts = scores.get(store, checker)
+    scored = scores.get(store, checker, offered)
     threshold = checker.threshold_in_use
-    return min(candidates, key=lambda i: (verdicts[i].rule is not None, abs(verdicts[i].score - threshold), i))
+    ready = [i for i in candidates if i in scored] or candidates[:1]
+    return min(ready, key=lambda i: (scored.get(i, (0.0, True))[1], abs(scored.get(i, (0.0, True))[0] - threshold), i))
 
 
 EMPTY_REASONS = {
