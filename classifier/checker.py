@@ -131,7 +131,6 @@ class CommentChecker:
             out[fact] = [_span(text, *spans[k]) for k in chosen]
         return out
 
-
     def _explain(self, prepared: Prepared, item: Features, threshold: float) -> dict:
         return {
             "threshold": threshold,

@@ -143,7 +143,7 @@ def _route(app, path):
 def test_the_score_route_has_only_async_dependencies(client):
     route = _route(client.app, "/v1/comments/score")
     calls = list(_dependency_calls(route.dependant))
-    assert {c.__name__ for c in calls} >= {"require_json", "require_api_key", "_settings", "_checker"}
+    assert {c.__name__ for c in calls} >= {"require_json", "_settings", "_checker"}
     sync = [c.__name__ for c in calls if not inspect.iscoroutinefunction(c)]
     assert not sync, f"sync dependencies run in the thread pool: {sync}"
 
@@ -285,3 +285,14 @@ def test_clauses_index_the_submitted_text():
         "НД утром", "вечером дозвонилась: берет MBA", "рассрочка 12 мес", "договор до пт"]
     assert clause_spans("12.03 / 15:00") == [] and clause_spans("") == []
     assert [t[a:b] for t in ["созвон 12.03 в 15.30. ок"] for a, b in clause_spans(t)] == ["созвон 12.03 в 15.30", "ок"]
+
+
+def test_a_cors_preflight_needs_no_key(checker, tmp_path):
+    """A browser's preflight carries no X-API-Key; the key is checked on the call that follows."""
+    settings = Settings(api_keys=["secret"], cors_origins=["http://crm.example"], store_path=tmp_path / "l.db")
+    with TestClient(create_app(settings, checker=checker)) as c:
+        r = c.options("/v1/comments/score", headers={"Origin": "http://crm.example",
+                                                     "Access-Control-Request-Method": "POST",
+                                                     "Access-Control-Request-Headers": "content-type,x-api-key"})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://crm.example"
+        assert c.post("/v1/comments/score", json={"text": "НД"}).status_code == 401

@@ -68,8 +68,10 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
         return rng.choice(candidates)
     scored = scores.get(store, checker, offered)
     threshold = checker.threshold_in_use
-    ready = [i for i in candidates if i in scored] or candidates[:1]
-    return min(ready, key=lambda i: (scored.get(i, (0.0, True))[1], abs(scored.get(i, (0.0, True))[0] - threshold), i))
+    ready = [i for i in candidates if i in scored]
+    if not ready:
+        return candidates[0]
+    return min(ready, key=lambda i: (scored[i][1], abs(scored[i][0] - threshold), i))
 
 
 EMPTY_REASONS = {
@@ -96,10 +98,11 @@ def why_empty(store: Store, mode: str) -> str:
 def annotator_stats(store: Store, annotator: str) -> dict:
     annotator = store.annotator(annotator)
     today = datetime.now(UTC).date().isoformat()
-    mine = [r for r in store.current_labels() if r["annotator"] == annotator]
+    labels = store.current_labels()
+    mine = [r for r in labels if r["annotator"] == annotator]
     today_rows = [r for r in mine if r["at"].startswith(today)]
     seconds = [r["seconds"] for r in today_rows if r["seconds"]]
-    agree = agreement(store.current_labels())
+    agree = agreement(labels)
     pairs = [p for p in agree["pairs"] if annotator in (p["a"], p["b"]) and p["items"]]
     return {
         "annotator": annotator,

@@ -1,4 +1,4 @@
-"""What routes share: the checker in service, settings, the store, metrics, and the guards.
+"""What routes share: the checker in service, settings, the store, metrics, the JSON and admin guards.
 
 Routes take these as ``Annotated`` parameters (``checker: Checker``), so no route reaches into app
 state itself. The dependencies only read app state or headers, so they are ``async def``: FastAPI would
@@ -63,11 +63,6 @@ async def require_json(request: Request) -> None:
         raise ApiError(415, f"content type must be application/json, got {kind or 'none'}")
 
 
-async def require_api_key(request: Request, settings: AppSettings) -> None:
-    if settings.api_keys and not key_matches(request.headers.get("x-api-key", ""), settings.api_keys):
-        raise ApiError(401, "missing or invalid X-API-Key header")
-
-
 async def require_admin_key(request: Request, settings: AppSettings) -> None:
     if not settings.admin_keys:
         raise ApiError(403, "admin calls are off: set CRMQC_ADMIN_KEYS to enable them")
@@ -75,6 +70,6 @@ async def require_admin_key(request: Request, settings: AppSettings) -> None:
         raise ApiError(401, "missing or invalid X-Admin-Key header")
 
 
-API = [Depends(require_api_key)]
-JSON_API = [Depends(require_json), Depends(require_api_key)]
+# The API key of /v1 calls is checked once, before the body is read, by guards.GuardMiddleware.
+JSON_BODY = [Depends(require_json)]
 ADMIN = [Depends(require_admin_key)]

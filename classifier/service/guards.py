@@ -1,7 +1,7 @@
 """Checks made before a request's body is read: its size, and the API key of ``/v1`` calls.
 
-A pure ASGI middleware, so an over-limit or unauthenticated body is refused without being parsed (the
-route's own dependencies check the key again, for routes mounted without this middleware).
+A pure ASGI middleware, so an over-limit or unauthenticated body is refused without being parsed. It is
+the one place the API key is checked; a CORS preflight (OPTIONS) carries no key and is let through.
 """
 
 import json
@@ -31,8 +31,9 @@ class GuardMiddleware:
         limit = self.settings.max_body_bytes
         path = scope.get("path", "")
         keys = self.settings.api_keys
-        guarded = (path.startswith("/v1/") and not path.startswith(ADMIN_PREFIX)) or \
-            (path in META_PATHS and not self.settings.public_meta)
+        guarded = scope.get("method") != "OPTIONS" and (
+            (path.startswith("/v1/") and not path.startswith(ADMIN_PREFIX))
+            or (path in META_PATHS and not self.settings.public_meta))
         if keys and guarded and not key_matches(headers.get("x-api-key", ""), keys):
             return await _refuse(send, 401, "missing or invalid X-API-Key header")
         declared = headers.get("content-length", "")

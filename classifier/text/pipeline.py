@@ -6,7 +6,7 @@ from pathlib import Path
 from .lemmatize import Lemmatizer
 from .normalize import mask_entities, normalize
 from .prepared import Prepared
-from .rules import RuleBook, RuleDecision, light_normalize
+from .rules import RuleBook, RuleDecision
 from .tokenize import tokenize
 
 
@@ -24,12 +24,11 @@ class TextPipeline:
 
     def prepare(self, text: str) -> Prepared:
         text = text if isinstance(text, str) else ""
-        light = light_normalize(text)
         normalized = normalize(text)
         masked = mask_entities(normalized)
         tokens = tuple(tokenize(masked))
-        return Prepared(text=text, light=light, normalized=normalized, masked=masked, tokens=tokens,
-                        lemmas=self.lemmatizer.lemmas(tokens), stop_hits=self.rules.scan(text, light))
+        return Prepared(text=text, normalized=normalized, masked=masked, tokens=tokens,
+                        lemmas=self.lemmatizer.lemmas(tokens), stop_hits=self.rules.scan(text))
 
     def prepare_many(self, texts) -> list[Prepared]:
         return [self.prepare(t) for t in texts]

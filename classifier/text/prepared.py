@@ -17,16 +17,14 @@ class StopHit:
 class Prepared:
     """One comment after normalisation, with every form the rules, the features and explain read.
 
-    - ``light``: length-preserving form (look-alikes and «ё» folded, lower case), so spans found in it
-      index ``text`` itself;
     - ``normalized``: NFKC, invisible characters dropped, repeats and spaces collapsed, lower case;
     - ``masked``: ``normalized`` with dates, times, money, numbers, contacts as placeholders;
     - ``tokens`` of ``masked`` and their ``lemmas``;
-    - ``stop_hits``: every stop phrase, from one scan of ``light``.
+    - ``stop_hits``: every stop phrase, from one scan of the length-preserving light form (look-alikes and
+      «ё» folded, lower case), so their spans index ``text`` itself.
     """
 
     text: str
-    light: str
     normalized: str
     masked: str
     tokens: tuple[str, ...]

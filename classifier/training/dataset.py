@@ -5,7 +5,6 @@
 """
 
 import csv
-import dataclasses
 import hashlib
 import re
 from collections import Counter, defaultdict
@@ -61,8 +60,6 @@ class LabelledRow:
         """`hand` (written for the corpus), `adversarial` (the frozen set) or `real` (managers' comments)."""
         return self.source if self.source in ("hand", "adversarial") else "real"
 
-    def replace(self, **changes) -> "LabelledRow":
-        return dataclasses.replace(self, **changes)
 
 
 def read_labelled(path: Path) -> list[LabelledRow]:
@@ -134,14 +131,6 @@ def deduplicate(rows: list[LabelledRow], report: BuildReport) -> list[LabelledRo
             continue
         near[key or exact_key(row.text)] = row
     return list(near.values())
-
-
-def part_of(row) -> str:
-    """The part of a labelled row (:attr:`LabelledRow.part`), for rows given as mappings too."""
-    if isinstance(row, LabelledRow):
-        return row.part
-    source = row.get("source") or "hand"
-    return source if source in ("hand", "adversarial") else "real"
 
 
 def in_test(text: str, seed: int = config.SPLIT_SEED, test_share: float = config.TEST_SHARE) -> bool:

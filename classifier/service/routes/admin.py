@@ -5,7 +5,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...model.linear import ModelError
-from ..deps import ADMIN, API, AppMetrics, AppSettings, Checker, Slot
+from ..deps import ADMIN, AppMetrics, AppSettings, Checker, Slot
 from ..errors import ERRORS, ApiError
 from . import STATIC
 
@@ -26,7 +26,7 @@ def readyz(request: Request):
     return {"status": "ready", "model_version": checker.model_version}
 
 
-@router.get("/v1/model", dependencies=API, responses=ERRORS)
+@router.get("/v1/model", responses=ERRORS)
 def model_card(checker: Checker):
     return dict(checker.model.card, threshold_in_use=checker.threshold_in_use)
 

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ..deps import JSON_API, AppMetrics, AppSettings, Checker
+from ..deps import JSON_BODY, AppMetrics, AppSettings, Checker
 from ..errors import ERRORS, ApiError
 from ..schemas import BatchIn, BatchOut, CommentIn, VerdictOut
 
-router = APIRouter(prefix="/v1/comments", tags=["comments"], dependencies=JSON_API, responses=ERRORS)
+router = APIRouter(prefix="/v1/comments", tags=["comments"], dependencies=JSON_BODY, responses=ERRORS)
 
 
 INLINE_CHARS = 1000

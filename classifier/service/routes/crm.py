@@ -26,7 +26,7 @@ from ..crm_schemas import (
     DealEvaluateIn,
     LeadConversionIn,
 )
-from ..deps import JSON_API, Checker, CrmRules
+from ..deps import JSON_BODY, Checker, CrmRules
 from ..errors import ERRORS, ApiError
 
 
@@ -60,7 +60,7 @@ def _deals(body: DealDuplicatesIn, settings: CrmSettings):
     return deals
 
 
-router = APIRouter(prefix="/v1", tags=["crm"], dependencies=JSON_API, responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["crm"], dependencies=JSON_BODY, responses=ERRORS)
 
 
 @router.post("/deals/evaluate", response_model=DealDecisionOut)

@@ -8,12 +8,12 @@ from fastapi.responses import FileResponse
 
 from ...qa.queue import EMPTY_REASONS, Mode, annotator_stats, next_comment, why_empty
 from ...qa.store import MAX_ID, NotFound, StoreError
-from ..deps import API, Checker, LabelStore, Scores
+from ..deps import Checker, LabelStore, Scores
 from ..errors import ERRORS, ApiError
 from ..schemas import AnnotatorIn, LabelIn
 from . import STATIC
 
-router = APIRouter(prefix="/v1/labelling", tags=["labelling"], dependencies=API, responses=ERRORS)
+router = APIRouter(prefix="/v1/labelling", tags=["labelling"], responses=ERRORS)
 page = APIRouter()
 _rng = random.Random()
 
