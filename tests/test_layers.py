@@ -17,6 +17,7 @@ LAYERS = (
     ("training",),
     ("qa",),
     ("audit",),
+    ("bitrix24",),
     ("service",),
     ("cli",),
 )

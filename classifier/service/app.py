@@ -14,6 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 
+from ..bitrix24.settings import Bitrix24Settings
+from ..bitrix24.store import Store as IntegrationStore
 from ..checker import CommentChecker
 from ..crm.settings import load_settings as load_crm_settings
 from ..qa.queue import PoolScores
@@ -23,13 +25,15 @@ from .errors import install_handlers
 from .guards import GuardMiddleware
 from .hotswap import ModelSlot
 from .prometheus import Metrics, MetricsMiddleware
-from .routes import STATIC, admin, comments, crm, labelling
+from .routes import STATIC, admin, bitrix24, comments, crm, labelling
 from .settings import Settings
 
 
-def create_app(settings: Settings | None = None, checker: CommentChecker | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, checker: CommentChecker | None = None,
+               b24: Bitrix24Settings | None = None) -> FastAPI:
     """The service; ``checker``, when given, is served first (loaded before, e.g. to fail fast or fork)."""
     settings = settings or Settings()
+    b24 = b24 or Bitrix24Settings()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -44,6 +48,8 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
         app.state.pool_scores = PoolScores()
         app.state.store = Store(settings.store_path)
         app.state.store.mark_labelled(labelled_keys(settings.data_dir))
+        app.state.b24 = b24
+        app.state.b24_store = IntegrationStore(b24.database_url) if b24.enabled else None
         # The model and rules live as long as the process: keep the collector from rescanning them,
         # which showed up as tens of milliseconds in the p99 of request latency.
         gc.freeze()
@@ -56,6 +62,8 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
             if watcher:
                 watcher.cancel()
             app.state.store.close()
+            if app.state.b24_store is not None:
+                app.state.b24_store.close()
 
     app = FastAPI(title="crmqc: CRM comment quality", version="1", lifespan=lifespan, docs_url=None,
                   description="Decides whether a sales manager's CRM comment is expanded (развёрнутый) "
@@ -66,7 +74,7 @@ def create_app(settings: Settings | None = None, checker: CommentChecker | None 
                            allow_headers=["Content-Type", "X-API-Key"])
     app.add_middleware(GuardMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (comments.router, crm.router, labelling.router, labelling.page, admin.router):
+    for router in (comments.router, crm.router, labelling.router, labelling.page, bitrix24.router, admin.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Swagger UI from the swagger-ui-bundle-v2 package, not a CDN: /docs works on a network with no internet

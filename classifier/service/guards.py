@@ -12,6 +12,8 @@ from .settings import Settings
 ADMIN_PREFIX = "/v1/admin/"
 # What the service says about itself: protected like /v1 when API keys are set, unless made public.
 META_PATHS = ("/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+# Calls that carry their own proof instead of X-API-Key: Bitrix24's events (its application token).
+OWN_AUTH_PATHS = ("/v1/bitrix24/events",)
 
 
 def key_matches(given: str, keys: list[str]) -> bool:
@@ -32,7 +34,7 @@ class GuardMiddleware:
         path = scope.get("path", "")
         keys = self.settings.api_keys
         guarded = scope.get("method") != "OPTIONS" and (
-            (path.startswith("/v1/") and not path.startswith(ADMIN_PREFIX))
+            (path.startswith("/v1/") and not path.startswith(ADMIN_PREFIX) and path not in OWN_AUTH_PATHS)
             or (path in META_PATHS and not self.settings.public_meta))
         if keys and guarded and not key_matches(headers.get("x-api-key", ""), keys):
             return await _refuse(send, 401, "missing or invalid X-API-Key header")
