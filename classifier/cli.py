@@ -213,18 +213,48 @@ def cmd_agreement(args) -> int:
     store = _store(args)
     rows = store.current_labels()
     report = agreement(rows, {r["comment_id"]: r["text"] for r in rows})
+    disputes = store.disagreements("all")
+    unsettled = [d for d in disputes if d["settlement"] is None]
+    settled = [d for d in disputes if d["settlement"] is not None]
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=1))
+        print(json.dumps({**report, "unsettled": unsettled, "settled": settled}, ensure_ascii=False, indent=1))
         return 0
     print(f"annotators: {', '.join(report['annotators']) or 'none'}; comments labelled by several: "
           f"{report['shared_items']}; Krippendorff's alpha: {report['alpha']}")
     for p in report["pairs"]:
         print(f"  {p['a']} ~ {p['b']}: {p['items']} shared, Cohen's kappa {p['kappa']}, agree {p['agree']}")
-    print(f"disagreements: {len(report['disagreements'])}")
-    for d in report["disagreements"]:
-        labels = ", ".join(f"{a}={c}" for a, c in d["labels"].items())
-        print(f"  #{d['comment_id']} {labels}: {d['text'][:100]}")
+    print(f"disagreements: {len(disputes)} ({len(unsettled)} unsettled, {len(settled)} settled by a reviewer)")
+    shown = unsettled if not args.limit else unsettled[:args.limit]
+    if unsettled:
+        print(f"unsettled: {len(unsettled)}" + (f", the first {len(shown)}" if len(shown) < len(unsettled) else "")
+              + " (exported with the stricter reading until a reviewer settles them on /label)")
+    for d in shown:
+        reopened = d["previous_settlement"]
+        print(f"  #{d['comment_id']} {_labels_of(d)} → stricter: {d['stricter']}"
+              + (f" (settled {reopened['category']} by {reopened['reviewer']} before a label changed)"
+                 if reopened else "") + f": {_snippet(d['text'])}")
+    if len(shown) < len(unsettled):
+        print(f"  … {len(unsettled) - len(shown)} more (--limit 0 lists them all)")
+    if args.settled:
+        shown = settled if not args.limit else settled[:args.limit]
+        print(f"settled: {len(settled)}" + (f", the first {len(shown)}" if len(shown) < len(settled) else ""))
+        for d in shown:
+            s = d["settlement"]
+            print(f"  #{d['comment_id']} {_labels_of(d)} → {s['category']} by {s['reviewer']}"
+                  + (f" ({_snippet(s['note'], 60)})" if s["note"] else "") + f": {_snippet(d['text'])}")
+        if len(shown) < len(settled):
+            print(f"  … {len(settled) - len(shown)} more (--limit 0 lists them all)")
     return 0
+
+
+def _labels_of(dispute: dict) -> str:
+    return ", ".join(f"{x['annotator']}={x['category']}" for x in dispute["labels"])
+
+
+def _snippet(text: str, width: int = 100) -> str:
+    """The text on one line, cut to ``width`` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def _agreement_of_files(args) -> int:
@@ -360,8 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = labels.add_parser("export", help="the latest label of each labelled comment, LABELLING.md format")
     p.add_argument("out")
     p.set_defaults(func=cmd_labels_export)
-    p = sub.add_parser("agreement", help="Cohen's kappa per pair, Krippendorff's alpha, disagreements")
+    p = sub.add_parser("agreement", help="Cohen's kappa per pair, Krippendorff's alpha, unsettled disagreements")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=_in_range(int, 0, 10**9), default=20,
+                   help="disagreements listed of each kind, 0 for all (default: %(default)s)")
+    p.add_argument("--settled", action="store_true",
+                   help="also list the disagreements a reviewer has settled, with the final category")
     p.add_argument("--files", nargs=2, metavar=("FIRST.csv", "SECOND.csv"),
                    help="compare two labelled CSV files (matched by text) instead of the labels database")
     p.set_defaults(func=cmd_agreement)

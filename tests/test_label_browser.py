@@ -14,8 +14,8 @@ from .test_browser import CHROMIUM, _free_port, _wait_started, sync_api
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def served(checker, tmp_path_factory):
+def _serve(checker, tmp_path_factory):
+    """The service over a fresh store holding 30 comments of data/train.csv: yields (url, store path)."""
     import threading
 
     import uvicorn
@@ -39,6 +39,26 @@ def served(checker, tmp_path_factory):
     yield f"http://127.0.0.1:{port}", db
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(checker, tmp_path_factory):
+    yield from _serve(checker, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def served_disputes(checker, tmp_path_factory):
+    """A store of its own, with two disagreements (comments 1 and 3) and one agreement (comment 2)."""
+    for url, db in _serve(checker, tmp_path_factory):
+        store = Store(db)
+        store.add_label(1, "Анна", "stop", note="нет ни темы, ни итога")
+        store.add_label(1, "Борис", "expanded", note="есть договорённость")
+        store.add_label(2, "Анна", "padding")
+        store.add_label(2, "Борис", "padding")
+        store.add_label(3, "Анна", "subject_only")
+        store.add_label(3, "Борис", "outcome_only")
+        store.close()
+        yield url, db
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +133,6 @@ def test_two_annotators_label_with_the_keyboard(served, browser):
     assert any(r["note"] == "спорно: нет срока" for r in store.db.execute("SELECT note FROM labels"))
 
 
-
 def test_a_late_answer_for_a_left_mode_does_not_replace_the_comment(served, browser):
     """The default queue's answer arrives after the analyst has switched mode: the page keeps the
     comment of the mode now chosen (a late answer used to replace the one under the analyst's keys)."""
@@ -172,3 +191,58 @@ def test_an_empty_queue_says_why_on_the_page(served, browser):
     page.keyboard.press("Enter")
     sync_api.expect(page.locator("#done")).to_be_visible()
     sync_api.expect(page.locator("#done")).to_contain_text("Все комментарии пула уже размечены в data/")
+
+
+def test_a_reviewer_settles_the_disagreements_with_the_keyboard(served_disputes, browser):
+    url, db = served_disputes
+    texts = {r["id"]: r["text"] for r in Store(db).texts([1, 3])}
+    page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    page.goto(url + "/label")
+    page.keyboard.type("Вера")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#me")).to_have_text("Вера")
+    with page.expect_response(lambda r: "/v1/labelling/reviews" in r.url):
+        page.get_by_label("Рецензент").check()
+    sync_api.expect(page.locator("#role-name")).to_have_text("Рецензент")
+    sync_api.expect(page.locator("#labelling")).to_be_hidden()
+    sync_api.expect(page.locator("#mode")).to_be_hidden()
+
+    # the first unsettled disagreement: its text, each annotator's category and note
+    sync_api.expect(page.locator("#r-source")).to_have_text(re.compile(r"^№ 1( ·|$)"))
+    sync_api.expect(page.locator("#r-text")).to_have_text(texts[1])
+    sync_api.expect(page.locator("#r-labels li")).to_have_text([
+        "Анна: стоп-фраза — «нет ни темы, ни итога»", "Борис: развёрнутый — «есть договорённость»"])
+    sync_api.expect(page.locator("#r-left")).to_have_text("Неразобранных разногласий: 2")
+    sync_api.expect(page.locator("#r-save")).to_be_disabled()
+    page.keyboard.press("4")                                   # padding
+    sync_api.expect(page.locator("#r-keys [data-cat=padding]")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("n")
+    sync_api.expect(page.locator("#r-note")).to_be_focused()
+    page.keyboard.type("длинно, но пусто")
+    page.keyboard.press("Enter")                               # back from the note, nothing saved yet
+    sync_api.expect(page.locator("#r-note")).not_to_be_focused()
+    sync_api.expect(page.locator("#r-save")).to_be_enabled()
+    sync_api.expect(page.locator("#r-source")).to_have_text(re.compile(r"^№ 1( ·|$)"))
+    page.get_by_role("button", name="Сохранить решение").click()
+
+    # the next one, on a Russian layout: the physical key of «3», then Enter saves
+    sync_api.expect(page.locator("#r-source")).to_have_text(re.compile(r"^№ 3( ·|$)"))
+    sync_api.expect(page.locator("#r-previous")).to_have_text("Решение по № 1 сохранено: заполнитель.")
+    _russian_key(page, "Digit3", "3")
+    sync_api.expect(page.locator("#r-keys [data-cat=outcome_only]")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#r-done")).to_have_text("Все разногласия разобраны. Решено: 2.")
+    sync_api.expect(page.locator("#r-card")).to_be_hidden()
+
+    store = Store(db)
+    assert [(d["comment_id"], d["settlement"]["reviewer"], d["settlement"]["category"], d["settlement"]["note"])
+            for d in store.disagreements("settled")] == [(1, "Вера", "padding", "длинно, но пусто"),
+                                                           (3, "Вера", "outcome_only", "")]
+
+    # the role is remembered; with no disagreement at all the page says so
+    empty = page.context.new_page()
+    empty.route(re.compile(r".*/v1/labelling/reviews\?.*"), lambda route: route.fulfill(json={
+        "state": "unsettled", "total": 0, "counts": {"unsettled": 0, "settled": 0}, "reason": "no_disagreements",
+        "items": []}))
+    empty.goto(url + "/label")
+    sync_api.expect(empty.locator("#r-done")).to_have_text(re.compile(r"^Разногласий нет"))

@@ -68,7 +68,9 @@ def held_out_keys(paths: Paths = Paths()) -> set[str]:
 
 
 def exported_rows(store: Store, paths: Paths = Paths()) -> tuple[list[LabelledRow], int]:
-    """The store's latest labels, without any comment of the test or adversarial sets or a near-duplicate of one."""
+    """The store's export (one row per comment: the annotators' category, or for a disagreement the
+    reviewer's settlement, else the stricter reading), without any comment of the test or adversarial sets
+    or a near-duplicate of one."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "labels.csv"
         store.export_csv(path)

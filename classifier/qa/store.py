@@ -1,7 +1,9 @@
-"""The labelling store: a SQLite file (WAL, transactions) of the comment pool, labels and models.
+"""The labelling store: a SQLite file (WAL, transactions) of the comment pool, labels, reviewers'
+settlements of disagreements, and models.
 
 Nothing is overwritten: a changed label is a new row and the latest wins; an undo is a new
-``retract`` row naming the label it takes back, so the label before it is in force again. Imports and
+``retract`` row naming the label it takes back, so the label before it is in force again. A settlement
+is a new ``reviews`` row too: the latest one of a comment wins, the earlier ones stay. Imports and
 exports are all-or-nothing. One connection serves every thread, one thread at a time.
 """
 
@@ -54,6 +56,18 @@ CREATE TABLE IF NOT EXISTS import_rows (
     meta        TEXT NOT NULL,
     in_data     INTEGER NOT NULL
 );
+-- A reviewer's settlement of a disagreement. `labels_seen` is what the annotators' current labels were
+-- ({annotator: category}, JSON): the settlement is in force while they still are (see Store.disagreements).
+CREATE TABLE IF NOT EXISTS reviews (
+    id          INTEGER PRIMARY KEY,
+    comment_id  INTEGER NOT NULL REFERENCES comments(id),
+    reviewer    TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    note        TEXT NOT NULL DEFAULT '',
+    labels_seen TEXT NOT NULL,
+    at          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reviews_by_comment ON reviews(comment_id, id);
 CREATE TABLE IF NOT EXISTS models (
     id          INTEGER PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -79,14 +93,37 @@ JOIN (SELECT MAX(x.id) AS id FROM labels x
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 IMPORT_CHUNK = 5000  # rows staged per transaction
+MAX_NAME = 64  # characters of an annotator's or a reviewer's name
+
+# The guide's "stricter reading" of a disagreement (LABELLING.md, Data files), strictest first: the reading
+# that credits the comment with less. Not expanded beats expanded. Among the not-expanded categories, the
+# ones that find no content at all come first — `stop` (the category every model must reject) before
+# `padding` (long but just as empty) — then `outcome_only`, which by the guide's precedents is "not a record
+# of a talk" («Перезвонить в мае», «Аванс внесён»), before `subject_only`, which records a detail of one.
+STRICTER_ORDER = ("stop", "padding", "outcome_only", "subject_only", "expanded")
+REVIEW_STATES = ("unsettled", "settled", "all")
 
 
 class StoreError(ValueError):
-    """Bad input to the store (a file without a `text` column, an unknown category, …)."""
+    """Bad input to the store (a file without a `text` column, an unknown category, …); ``field`` names
+    the argument at fault when there is one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class NotFound(StoreError):
     """An id that names no comment (the HTTP routes answer 404)."""
+
+
+class NoDisagreement(StoreError):
+    """A settlement asked for a comment whose annotators do not disagree (the HTTP routes answer 409)."""
+
+
+def stricter(categories) -> str:
+    """The stricter reading of the given categories (``STRICTER_ORDER``)."""
+    return min(categories, key=STRICTER_ORDER.index)
 
 
 def now() -> str:
@@ -132,6 +169,17 @@ class Store:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self):
+        """A read transaction: every query in it sees the store at one moment, whatever other processes
+        write meanwhile (WAL readers never block writers)."""
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                yield self.db
+            finally:
+                self.db.execute("COMMIT")
 
     def _rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -249,10 +297,19 @@ class Store:
                 return known[0]
         return name
 
+    def reviewer(self, name: str) -> str:
+        """As :meth:`annotator`, for a reviewer: the spelling already used in settlements, else in labels."""
+        name = _annotator(name, "reviewer")
+        folded = name.casefold()
+        known_names = "SELECT DISTINCT reviewer FROM reviews UNION ALL SELECT DISTINCT annotator FROM labels"
+        for known in self._rows(known_names):
+            if known[0].casefold() == folded:
+                return known[0]
+        return name
+
     def add_label(self, comment_id: int, annotator: str, category: str, note: str = "",
                   seconds: float | None = None) -> int:
-        if category not in LABEL_OF:
-            raise StoreError(f"unknown category {category!r} (one of {', '.join(config.CATEGORIES)})")
+        _category(category)
         annotator = self.annotator(annotator)
         with self.transaction() as db:
             self._require_comment(comment_id)
@@ -301,23 +358,107 @@ class Store:
     def history(self, comment_id: int) -> list[sqlite3.Row]:
         return self._rows("SELECT * FROM labels WHERE comment_id = ? ORDER BY id", (comment_id,))
 
-    def export_csv(self, out: Path) -> int:
-        """The latest label of each labelled comment, LABELLING.md format, ordered by comment id.
+    # --- disagreements and their settlements ------------------------------------------------
 
-        Written beside ``out`` and renamed into place (``fileio.replacing``), so a crash leaves no
-        half-written export, and a ``.partial`` left by a killed run is overwritten."""
-        latest: dict[int, sqlite3.Row] = {}
-        for row in self.current_labels():
-            if row["comment_id"] not in latest or row["id"] > latest[row["comment_id"]]["id"]:
-                latest[row["comment_id"]] = row
+    def _labels_of(self, db, comment_id: int) -> dict[str, str]:
+        rows = db.execute(CURRENT + " WHERE l.comment_id = ? ORDER BY l.annotator", (comment_id,)).fetchall()
+        return {r["annotator"]: r["category"] for r in rows}
+
+    def settle(self, comment_id: int, reviewer: str, category: str, note: str = "") -> dict:
+        """Settle the disagreement on a comment: a new ``reviews`` row (the latest settlement wins, the
+        earlier stay). Refuses an unknown category or reviewer name (StoreError naming the field), an
+        unknown comment (NotFound) and a comment whose annotators do not disagree (NoDisagreement)."""
+        _category(category)
+        reviewer = self.reviewer(reviewer)
+        with self.transaction() as db:
+            self._require_comment(comment_id)
+            labels = self._labels_of(db, comment_id)
+            if len(set(labels.values())) < 2:
+                given = ", ".join(f"{a}={c}" for a, c in labels.items())
+                why = ("no annotator has labelled it" if not labels else f"only one annotator has labelled it ({given})"
+                       if len(labels) == 1 else f"its annotators agree ({given})")
+                raise NoDisagreement(f"comment {comment_id} has no disagreement to settle: {why}")
+            at = now()
+            cur = db.execute("INSERT INTO reviews(comment_id, reviewer, category, note, labels_seen, at) "
+                             "VALUES (?,?,?,?,?,?)", (comment_id, reviewer, category, note or "",
+                                                      json.dumps(labels, ensure_ascii=False, sort_keys=True), at))
+        return {"id": cur.lastrowid, "comment_id": comment_id, "reviewer": reviewer, "category": category,
+                "label": LABEL_OF[category], "note": note or "", "at": at, "labels_seen": labels}
+
+    def reviews(self, comment_id: int) -> list[sqlite3.Row]:
+        """Every settlement of a comment, oldest first (the history the latest one wins over)."""
+        return self._rows("SELECT * FROM reviews WHERE comment_id = ? ORDER BY id", (comment_id,))
+
+    def _labelled(self) -> dict[int, dict]:
+        """Every labelled comment: its text, source, the annotators' current labels (by name), its latest
+        settlement, and whether that settlement is in force; read in one snapshot."""
+        with self.snapshot():
+            labels = self.current_labels()
+            latest = self._rows("SELECT r.* FROM reviews r JOIN (SELECT MAX(id) AS id FROM reviews "
+                                "GROUP BY comment_id) m ON m.id = r.id")
+        items: dict[int, dict] = {}
+        for r in labels:
+            item = items.setdefault(r["comment_id"], {"comment_id": r["comment_id"], "text": r["text"],
+                                                      "source": r["source"], "labels": []})
+            item["labels"].append({"annotator": r["annotator"], "category": r["category"], "label": r["label"],
+                                   "note": r["note"], "at": r["at"], "id": r["id"]})
+        for review in latest:
+            item = items.get(review["comment_id"])
+            if item is None:
+                continue  # every label of it undone since: nothing to export or review
+            seen = json.loads(review["labels_seen"])
+            item["review"] = {"id": review["id"], "reviewer": review["reviewer"], "category": review["category"],
+                              "label": LABEL_OF[review["category"]], "note": review["note"], "at": review["at"],
+                              "labels_seen": seen,
+                              "in_force": seen == {x["annotator"]: x["category"] for x in item["labels"]}}
+        for item in items.values():
+            item["disputed"] = len({x["category"] for x in item["labels"]}) > 1
+        return items
+
+    def disagreements(self, state: str = "all") -> list[dict]:
+        """Comments whose current labels by two or more annotators differ in category (so also every one
+        where they differ in the label, which follows from the category), by comment id.
+
+        Each: comment_id, text, source, labels (annotator, category, label, note, at), ``settlement`` (the
+        latest one, while the labels it settled are still the current ones; else None) and
+        ``previous_settlement`` (the latest one when an annotator has changed a label since it was made:
+        the disagreement is open again), and ``stricter`` (the category exported while it is unsettled).
+        ``state``: ``unsettled``, ``settled`` or ``all``."""
+        if state not in REVIEW_STATES:
+            raise StoreError(f"state must be one of {', '.join(REVIEW_STATES)}, got {state!r}", "state")
+        found = []
+        for cid, item in sorted(self._labelled().items()):
+            if not item["disputed"]:
+                continue
+            review = item.get("review")
+            settled = review is not None and review["in_force"]
+            if state == "all" or (state == "settled") == settled:
+                found.append({"comment_id": cid, "text": item["text"], "source": item["source"],
+                              "labels": [{k: x[k] for k in ("annotator", "category", "label", "note", "at")}
+                                         for x in item["labels"]],
+                              "settlement": _public(review) if settled else None,
+                              "previous_settlement": _public(review) if review and not settled else None,
+                              "stricter": stricter(x["category"] for x in item["labels"])})
+        return found
+
+    def export_csv(self, out: Path) -> int:
+        """One row per labelled comment, LABELLING.md format, ordered by comment id.
+
+        Annotators who agree give their category; a disagreement gives the reviewer's settled category,
+        else the guide's stricter reading (``STRICTER_ORDER``). The note column keeps every annotator's
+        current note and the reviewer's, none dropped. Written beside ``out`` and renamed into place
+        (``fileio.replacing``), so a crash leaves no half-written export, and a ``.partial`` left by a
+        killed run is overwritten."""
+        items = self._labelled()
         with fileio.replacing(Path(out)) as f:
             writer = csv.writer(f)
             writer.writerow(["text", "label", "category", "source", "domain", "note"])
-            for cid in sorted(latest):
-                r = latest[cid]
-                writer.writerow([r["text"], r["label"], r["category"], r["source"] or "pool", "other",
-                                 f"annotator={r['annotator']}" + (f"; {r['note']}" if r["note"] else "")])
-        return len(latest)
+            for cid in sorted(items):
+                item = items[cid]
+                category, note = _exported(item)
+                writer.writerow([item["text"], LABEL_OF[category], category, item["source"] or "pool", "other",
+                                 note])
+        return len(items)
 
     # --- models -------------------------------------------------------------------------------
 
@@ -346,8 +487,43 @@ def _whole_rows(reader: csv.DictReader, name: str):
         yield row
 
 
-def _annotator(name: str) -> str:
+def _annotator(name: str, field: str = "annotator") -> str:
     name = (name or "").strip()
-    if not name or len(name) > 64:
-        raise StoreError("annotator name must be 1–64 characters")
+    if not name or len(name) > MAX_NAME:
+        raise StoreError(f"{field} name must be 1–{MAX_NAME} characters", field)
     return name
+
+
+def _category(category: str) -> None:
+    if category not in LABEL_OF:
+        raise StoreError(f"unknown category {category!r} (one of {', '.join(config.CATEGORIES)})", "category")
+
+
+def _public(review: dict) -> dict:
+    return {k: review[k] for k in ("reviewer", "category", "label", "note", "at")}
+
+
+def _exported(item: dict) -> tuple[str, str]:
+    """The category and the note column of one labelled comment in the export."""
+    labels, review = item["labels"], item.get("review")
+    categories = {x["category"] for x in labels}
+    parts = []
+    if len(categories) == 1:
+        category = labels[0]["category"]
+    elif review and review["in_force"]:
+        category = review["category"]
+        parts.append(f"settled by reviewer={review['reviewer']}: {category}" + _note(review))
+    else:
+        category = stricter(categories)
+        parts.append(f"disagreement not settled: the stricter reading, {category}")
+    for x in labels:
+        parts.append(f"annotator={x['annotator']}" + (f" ({x['category']})" if len(categories) > 1 else "")
+                     + _note(x))
+    if review and not review["in_force"]:
+        parts.append(f"earlier settlement by reviewer={review['reviewer']}: {review['category']}, made before "
+                     "a label changed" + _note(review))
+    return category, " | ".join(parts)
+
+
+def _note(row: dict) -> str:
+    return f"; {row['note']}" if row["note"] else ""

@@ -120,3 +120,68 @@ class AnnotatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     annotator: str = Field(min_length=1, max_length=64)
     comment_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+ReviewState = Literal["unsettled", "settled", "all"]
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reviewer": "Вера", "category": "outcome_only", "note": "итог без детали разговора: «Отказ, дорого»"},
+    ]})
+    reviewer: str = Field(min_length=1, max_length=64, description="the reviewer's name")
+    category: Category = Field(description="the final category of the comment")
+    note: str = Field("", max_length=2000, description="why (kept in the export's note column)")
+
+    _check = field_validator("reviewer")(_not_blank)
+
+
+class SettlementOut(BaseModel):
+    reviewer: str
+    category: Category
+    label: int
+    note: str
+    at: str = Field(description="UTC, ISO 8601")
+
+
+class SettledOut(SettlementOut):
+    comment_id: int
+    labels_seen: dict[str, Category] = Field(description="the annotators' current categories it settles")
+
+
+class ReviewLabelOut(BaseModel):
+    annotator: str
+    category: Category
+    label: int
+    note: str
+    at: str
+
+
+class ReviewItemOut(BaseModel):
+    comment_id: int
+    text: str
+    source: str
+    labels: list[ReviewLabelOut] = Field(description="each annotator's current label, by name")
+    settlement: SettlementOut | None = Field(description="the latest settlement, while the labels it settled are "
+                                                         "the current ones")
+    previous_settlement: SettlementOut | None = Field(description="the latest settlement when a label has changed "
+                                                                  "since it was made (the disagreement is open again)")
+    stricter: Category = Field(description="the guide's stricter reading: exported while unsettled")
+
+
+class ReviewsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "state": "unsettled", "total": 1, "counts": {"unsettled": 1, "settled": 0}, "reason": None,
+        "items": [{"comment_id": 7, "text": "Отказ, дорого", "source": "comments.csv", "stricter": "outcome_only",
+                   "labels": [{"annotator": "Анна", "category": "outcome_only", "label": 0, "note": "",
+                               "at": "2026-11-20T09:00:00+00:00"},
+                              {"annotator": "Борис", "category": "expanded", "label": 1, "note": "есть причина",
+                               "at": "2026-11-20T09:05:00+00:00"}],
+                   "settlement": None, "previous_settlement": None}],
+    }]})
+    state: ReviewState
+    total: int = Field(description="disagreements in this state (items holds at most `limit` of them)")
+    counts: dict[str, int] = Field(description="unsettled and settled disagreements")
+    reason: Literal["no_disagreements", "all_settled"] | None = Field(
+        description="why there is no unsettled disagreement, when there is none")
+    items: list[ReviewItemOut]

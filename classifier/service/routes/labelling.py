@@ -1,4 +1,5 @@
-"""The QA analysts' labelling page (``/label``) and its queue (``/v1/labelling/*``)."""
+"""The QA analysts' labelling page (``/label``), its queue (``/v1/labelling/*``) and the reviewers' queue
+of disagreements (``/v1/labelling/reviews``)."""
 
 import random
 
@@ -7,10 +8,10 @@ from fastapi import Path as UrlPath
 from fastapi.responses import FileResponse
 
 from ...qa.queue import EMPTY_REASONS, Mode, annotator_stats, next_comment, why_empty
-from ...qa.store import MAX_ID, NotFound, StoreError
-from ..deps import Checker, LabelStore, Scores
+from ...qa.store import MAX_ID, NoDisagreement, NotFound, StoreError
+from ..deps import JSON_BODY, Checker, LabelStore, Scores
 from ..errors import ERRORS, ApiError
-from ..schemas import AnnotatorIn, LabelIn
+from ..schemas import AnnotatorIn, ErrorOut, LabelIn, ReviewIn, ReviewsOut, ReviewState, SettledOut
 from . import STATIC
 
 router = APIRouter(prefix="/v1/labelling", tags=["labelling"], responses=ERRORS)
@@ -23,8 +24,10 @@ def _store_call(fn, *args):
         return fn(*args)
     except NotFound as exc:
         raise ApiError(404, str(exc)) from exc
+    except NoDisagreement as exc:
+        raise ApiError(409, str(exc)) from exc
     except StoreError as exc:
-        raise ApiError(422, str(exc)) from exc
+        raise ApiError(422, str(exc), exc.field) from exc
 
 
 def _card(store, checker, scores, comment_id: int | None) -> dict:
@@ -82,3 +85,30 @@ def undo(body: AnnotatorIn, store: LabelStore):
 @router.get("/stats")
 def stats(store: LabelStore, annotator: str = Query(min_length=1, max_length=64)):
     return _store_call(annotator_stats, store, annotator.strip())
+
+
+@router.get("/reviews", response_model=ReviewsOut)
+def reviews(store: LabelStore, state: ReviewState = "unsettled",
+            after: int = Query(0, ge=0, le=MAX_ID, description="only comments with a greater id"),
+            limit: int = Query(100, ge=1, le=1000)):
+    """Disagreements between annotators, by comment id: unsettled ones (the reviewer's queue), settled
+    ones, or all; the annotators' labels with their notes, and the settlement if any."""
+    found = store.disagreements("all")
+    settled = sum(d["settlement"] is not None for d in found)
+    chosen = [d for d in found if state == "all" or (state == "settled") == (d["settlement"] is not None)]
+    reason = None
+    if not found:
+        reason = "no_disagreements"
+    elif settled == len(found):
+        reason = "all_settled"
+    return {"state": state, "total": len(chosen), "counts": {"unsettled": len(found) - settled, "settled": settled},
+            "reason": reason, "items": [d for d in chosen if d["comment_id"] > after][:limit]}
+
+
+@router.post("/reviews/{comment_id}", response_model=SettledOut, dependencies=JSON_BODY,
+             responses={404: {"model": ErrorOut, "description": "no comment with this id"},
+                        409: {"model": ErrorOut, "description": "the comment's annotators do not disagree"}})
+def settle(body: ReviewIn, store: LabelStore, comment_id: int = UrlPath(ge=1, le=MAX_ID)):
+    """Settle a disagreement: the reviewer's category is the one exported (the latest settlement wins;
+    a label changed afterwards opens the disagreement again)."""
+    return _store_call(store.settle, comment_id, body.reviewer.strip(), body.category, body.note)
