@@ -1,17 +1,21 @@
 """The `crmqc` command: a thin shell over the same classify() the service uses."""
 
 import argparse
+import contextlib
 import csv
 import json
 import os
+import socket
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from . import config
 from .fileio import replacing
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1  # the command ran, and some objects failed (listed on stderr)
 SCORE_COLUMNS = ("expanded", "score", "category", "missing", "rule")
 
 
@@ -340,6 +344,129 @@ def cmd_serve(args) -> int:
     return 0
 
 
+# --- the live Bitrix24 integration ------------------------------------------------------------------------
+
+def _integration(args, need_portal: bool = True):
+    """(settings, store, gateway) of the configured portal, or a CliError naming what is missing."""
+    from .bitrix24.gateway import Gateway
+    from .bitrix24.settings import Bitrix24Settings
+    from .bitrix24.store import Store as IntegrationStore
+    settings = Bitrix24Settings()
+    if need_portal and not settings.webhook_url:
+        raise CliError("the Bitrix24 integration is not configured: set CRMQC_B24_WEBHOOK_URL (and, to receive "
+                       "events, CRMQC_B24_APPLICATION_TOKEN and CRMQC_B24_MEMBER_ID); see README, "
+                       "\"Connect your Bitrix24\"")
+    if settings.mode == "off" and args.b24_command in ("sync", "worker"):
+        raise CliError("CRMQC_B24_MODE is off: set it to shadow (judge and record) or on (also write back)")
+    store = IntegrationStore(settings.database_url)
+    return settings, store, Gateway(settings) if settings.webhook_url else None
+
+
+def _worker(args, settings, store, gateway):
+    from .bitrix24.worker import Worker
+    from .crm.settings import load_settings as load_crm_settings
+    from .model.linear import ModelError
+    from .service.hotswap import ModelSlot
+    slot = ModelSlot(args.models_dir, config.RULES_DIR, fixed_name=args.model)
+    slot.reload()
+    seen = [time.monotonic()]
+
+    def checker():
+        if time.monotonic() - seen[0] > 30:  # a model promoted meanwhile goes into service
+            seen[0] = time.monotonic()
+            try:
+                slot.check_current()
+            except ModelError as exc:  # a broken new model leaves the old one in service
+                print(f"crmqc: model reload failed, keeping {slot.checker.model_version}: {exc}", file=sys.stderr)
+        return slot.checker
+
+    return Worker(store, gateway, checker, load_crm_settings(config.RULES_DIR / "crm.yaml"), settings,
+                  name=f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _gateway_errors(func):
+    """A portal that refuses or cannot be reached is one line naming the method, not a traceback."""
+    def wrapped(args):
+        from .bitrix24.gateway import BitrixError
+        from .bitrix24.store import StoreError
+        try:
+            return func(args)
+        except BitrixError as exc:
+            raise CliError(f"Bitrix24: {exc}") from None
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+    return wrapped
+
+
+@_gateway_errors
+def cmd_b24_setup(args) -> int:
+    from .bitrix24.setup import ensure_fields
+    settings, _store, gateway = _integration(args)
+    report = ensure_fields(gateway, settings)
+    print(f"portal {settings.domain}: connected (portal time {report.portal_time}), mode {settings.mode}")
+    for name in report.created:
+        print(f"  created deal field {name}")
+    for name in report.present:
+        print(f"  deal field {name} already there")
+    missing = [n for n, v in (("CRMQC_B24_APPLICATION_TOKEN", settings.application_token),
+                              ("CRMQC_B24_MEMBER_ID", settings.member_id)) if not v]
+    if missing:
+        print(f"to receive events, also set {' and '.join(missing)}")
+    return 0
+
+
+@_gateway_errors
+def cmd_b24_sync(args) -> int:
+    from .bitrix24 import sweep
+    settings, store, gateway = _integration(args)
+    worker = _worker(args, settings, store, gateway)
+    report = sweep.full(store, gateway, worker.judge_contact)
+    print(f"read the portal in {report.seconds:.1f} s: queued {report.queued.get('deal', 0)} deals, "
+          f"{report.queued.get('lead', 0)} leads; judged {report.contacts_judged} contacts")
+    if args.no_process:
+        return 0
+    stats = worker.drain()
+    print(f"judged {stats.judged}, skipped {stats.skipped}, failed {stats.failed}; "
+          f"{stats.writes} writes {'sent' if settings.mode == 'on' else 'recorded (shadow: nothing sent)'}")
+    for line in stats.errors[:10]:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 0 if not stats.failed else EXIT_FAILED
+
+
+@_gateway_errors
+def cmd_b24_worker(args) -> int:
+    import signal
+
+    from .bitrix24.worker import Loop
+    settings, store, gateway = _integration(args)
+    loop = Loop(_worker(args, settings, store, gateway), poll_seconds=args.poll)
+    if args.once:
+        loop.sweep_if_due()
+        stats = loop.worker.drain()
+        print(f"judged {stats.judged}, skipped {stats.skipped}, failed {stats.failed}, writes {stats.writes}")
+        return 0 if not stats.failed else EXIT_FAILED
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    print(f"crmqc: worker for {settings.domain} in {settings.mode} mode; Ctrl-C to stop", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        loop.run(lambda: bool(stopping))
+    return 0
+
+
+@_gateway_errors
+def cmd_b24_status(args) -> int:
+    settings, store, _gateway = _integration(args, need_portal=False)
+    counts = store.inbox_counts()
+    print(f"mode {settings.mode}; portal {settings.domain or 'not configured'}; store {store.dialect}")
+    print(f"inbox: {counts['queued']} queued, {counts['failing']} failing"
+          + (f", oldest {counts['oldest_age_seconds']} s" if counts["oldest_age_seconds"] is not None else ""))
+    for row in store.inbox_errors(10):
+        print(f"  {row['entity_type']} {row['entity_id']}: {row['attempts']} attempts, {row['last_error'][:200]}")
+    for name, value in sorted(store.watermarks().items()):
+        print(f"  {name}: {value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmqc", description="CRM comment quality checks.")
     parser.add_argument("--models-dir", type=Path, default=None, help="where models live (default: models/)")
@@ -418,6 +545,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="excel-ru: «;»-separated, opens in Russian Excel (default); comma: plain CSV; both with a BOM")
     p.set_defaults(func=cmd_audit)
 
+    b24 = sub.add_parser("bitrix24", help="the live Bitrix24 integration (README: Connect your Bitrix24)") \
+        .add_subparsers(dest="b24_command", required=True)
+    b24.add_parser("setup", help="check the webhook and create the deal fields results go into") \
+        .set_defaults(func=cmd_b24_setup)
+    p = b24.add_parser("sync", help="read every deal, open lead and contact, and judge them")
+    p.add_argument("--no-process", action="store_true", help="only queue them for the worker")
+    p.set_defaults(func=cmd_b24_sync)
+    p = b24.add_parser("worker", help="judge what events and sweeps queue, write results back; runs until stopped")
+    p.add_argument("--once", action="store_true", help="a due sweep and the inbox once, then exit")
+    p.add_argument("--poll", type=_in_range(float, 0.05, 3600), default=2.0, help="seconds between looks when idle")
+    p.set_defaults(func=cmd_b24_worker)
+    b24.add_parser("status", help="inbox, failures and sweep watermarks").set_defaults(func=cmd_b24_status)
+
     p = sub.add_parser("serve", help="start the HTTP service")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_in_range(int, 0, 65535), default=8000)
@@ -442,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crmqc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValidationError as exc:  # settings from the environment
-        problems = "; ".join(f"CRMQC_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        prefix = "CRMQC_B24_" if exc.title == "Bitrix24Settings" else "CRMQC_"
+        problems = "; ".join(f"{prefix}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         print(f"crmqc: error: invalid settings: {problems}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a file that cannot be read or written
