@@ -104,7 +104,7 @@ class Gateway:
         if settings.ca_bundle:
             os.environ["REQUESTS_CA_BUNDLE"] = settings.ca_bundle  # b24pysdk's requests reads it per call
         domain, token = settings.webhook_parts
-        self.webhook = BitrixWebhook(domain=domain, auth_token=token)
+        self.webhook = BitrixWebhook(domain=domain, webhook_token=token)
         self.settings = settings
         self.bucket = bucket_for(domain, settings.rate_per_second, settings.burst)
         self.sleep, self.rng = sleep, rng or random.Random()
@@ -131,7 +131,8 @@ class Gateway:
             status = getattr(exc.response, "status_code", None)
             raise Unavailable(method, "BAD_RESPONSE", f"HTTP {status}, not JSON", status) from None
         except BitrixRequestError as exc:
-            raise Unavailable(method, "NETWORK", type(exc.original_error).__name__, None) from None
+            cause = exc.__cause__ or exc.__context__ or exc
+            raise Unavailable(method, "NETWORK", f"{type(cause).__name__}: {cause}"[:300], None) from None
 
     def call(self, method: str, params: Mapping | None = None) -> dict:
         """The whole answer (``result``, ``total``, ``next``, ``time``), after retries."""

@@ -35,6 +35,8 @@ class Bitrix24Settings(BaseSettings):
     burst: int = Field(20, ge=1, le=250, description="REST calls allowed at once before the rate applies")
     request_timeout: float = Field(30.0, gt=0, le=600)
     max_attempts: int = Field(6, ge=1, le=20, description="tries of one REST call on limits, 5xx, network errors")
+    lease_seconds: float = Field(300.0, gt=0, le=86400, description="a worker that took an object and died "
+                                                                     "frees it after this long")
     warn_days: int = Field(7, ge=0, le=60, description="a to-do and a notice this many days before a deal "
                                                        "stops being active")
     incremental_hours: float = Field(24.0, gt=0, description="how often the worker sweeps what changed")

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     create_engine,
     delete,
     event,
@@ -98,12 +99,14 @@ writes = Table(  # what was written to the portal (mode on) or would have been (
     Column("at", Float, nullable=False),
 )
 
-echoes = Table(  # events our own writes will cause: skipped once each
+echoes = Table(  # events our own writes will cause: skipped once each, if they come soon enough
     "b24_echoes", metadata,
     Column("entity_type", String(16), primary_key=True),
     Column("entity_id", String(40), primary_key=True),
     Column("pending", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
+ECHO_SECONDS = 120.0  # an echo that never came (Bitrix24 drops events) must not swallow a manager's change
 
 
 class StoreError(RuntimeError):
@@ -234,9 +237,12 @@ class Store:
     # --- echoes of our own writes -------------------------------------------------------------------------
 
     def expect_echo(self, entity_type: str, entity_id: str, conn: Connection | None = None) -> None:
-        stmt = self._insert(echoes).values(entity_type=entity_type, entity_id=entity_id, pending=1)
-        stmt = stmt.on_conflict_do_update(index_elements=[echoes.c.entity_type, echoes.c.entity_id],
-                                          set_={"pending": echoes.c.pending + 1})
+        expires = time.time() + ECHO_SECONDS
+        stmt = self._insert(echoes).values(entity_type=entity_type, entity_id=entity_id, pending=1, expires_at=expires)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[echoes.c.entity_type, echoes.c.entity_id],
+            set_={"pending": case((echoes.c.expires_at < time.time(), 0), else_=echoes.c.pending) + 1,
+                  "expires_at": expires})
         if conn is not None:
             conn.execute(stmt)
             return
@@ -244,11 +250,18 @@ class Store:
             own.execute(stmt)
 
     def consume_echoes(self, item: InboxItem) -> bool:
-        """True when every event merged into ``item`` is an echo of our own writes (and so is skipped)."""
+        """True when every event merged into ``item`` is an echo of our own writes (and so is skipped).
+
+        Only events count: an object queued by a sweep is always judged."""
+        if not item.event.startswith("ON"):
+            return False
         where = and_(echoes.c.entity_type == item.entity_type, echoes.c.entity_id == item.entity_id)
         with self.transaction() as conn:
-            pending = conn.execute(select(echoes.c.pending).where(where)).scalar_one_or_none() or 0
+            row = conn.execute(select(echoes.c.pending, echoes.c.expires_at).where(where)).first()
+            pending = row.pending if row is not None and row.expires_at >= time.time() else 0
             if pending <= 0:
+                if row is not None:
+                    conn.execute(delete(echoes).where(where))
                 return False
             used = min(pending, item.events)
             if pending - used > 0:

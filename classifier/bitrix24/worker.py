@@ -61,7 +61,7 @@ class Worker:
     def run_once(self, limit: int = 50) -> Stats:
         """Process what is due in the inbox now, at most ``limit`` objects."""
         stats = Stats()
-        for item in self.store.claim(limit, worker=self.name):
+        for item in self.store.claim(limit, self.settings.lease_seconds, worker=self.name):
             stats.taken += 1
             try:
                 if self.store.consume_echoes(item):
