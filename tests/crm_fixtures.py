@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from classifier.crm import bitrix
 from classifier.crm.deals import evaluate_deal
+from classifier.crm.gaming import Written
 from classifier.crm.leads import check_conversion
 from classifier.crm.settings import CrmSettings
 
@@ -117,8 +118,21 @@ def history_of(message_senders: list[str]) -> dict:
     return {"chatId": 9902, "message": messages or [], "users": users}
 
 
+def words_judge(texts: list[str]) -> list[FakeVerdict]:
+    """A stand-in for the model that length fools: eight words or more is expanded."""
+    return [FakeVerdict(True, "expanded") if len(t.split()) >= 8 else FakeVerdict(False, "subject_only")
+            for t in texts]
+
+
+def written(deal_id: str, id: str, created: str, text: str, manager: str | None = "7", kind: str = "comment",
+            offset: str = MSK) -> Written:
+    """A comment the manager wrote on another deal, as evaluate_deal(other_comments=…) takes it."""
+    return Written(kind, id, deal_id, manager, datetime.fromisoformat(at(created, offset)), text)
+
+
 def evaluate(deal: dict | None = None, activities=(), comments=(), call_stats=(), chat_history=None,
-             contacts=None, rows="default", now: str = NOW, settings: CrmSettings | None = None):
+             contacts=None, rows="default", now: str = NOW, settings: CrmSettings | None = None,
+             other_comments=(), judge=fake_judge):
     """Bitrix24 JSON → adapter → evaluate_deal with the fake judge."""
     settings = settings or CrmSettings()
     rows = product_rows() if rows == "default" else rows
@@ -127,7 +141,7 @@ def evaluate(deal: dict | None = None, activities=(), comments=(), call_stats=()
                                      bitrix.deal_product_rows(rows, settings))
     history = bitrix.history_from_bitrix(settings, list(activities), list(comments), list(call_stats),
                                          chat_history or {})
-    return evaluate_deal(parsed, history, fake_judge, settings, datetime.fromisoformat(now))
+    return evaluate_deal(parsed, history, judge, settings, datetime.fromisoformat(now), other_comments)
 
 
 def convert(activities=(), comments=(), call_stats=(), chat_history=None, now: str = NOW,

@@ -104,6 +104,21 @@ def test_an_expanded_comment_is_accepted(page):
     assert meta.startswith("Проверено моделью ") and not re.search(r"\d+ из 100|засчитывается", meta)
 
 
+def test_the_manager_sees_no_number_to_pad_up_to_and_qa_still_has_it(page, base_url):
+    """«31 из 100, засчитывается от 30» tells how little padding passes: the verdict and what is missing only."""
+    text = "Обсудили условия поставки, клиент согласен на рассрочку, ждёт договор до пятницы"  # no digit in it
+    _type(page, text)
+    sync_api.expect(page.locator("#marked")).to_have_text(text, timeout=10_000)  # this comment's verdict is shown
+    shown = " ".join(page.locator(s).inner_text() for s in ("#verdict", "#checks", "#hints", "#marked-wrap"))
+    assert not re.search(r"\d", shown), shown
+    meta = page.locator("#meta").inner_text()
+    explain = page.evaluate("""async (text) => (await (await fetch("/v1/comments/score?explain=true", {
+        method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({text})})).json())""",
+                            text)
+    assert meta == "Проверено моделью " + explain["model_version"]
+    assert 0 <= explain["score"] <= 1 and 0 < explain["explain"]["threshold"] < 1, "the number stays for QA"
+
+
 def test_an_over_limit_comment_gets_a_russian_error(page):
     page.fill("#comment", "а" * 6000)
     page.keyboard.press("Control+Enter")

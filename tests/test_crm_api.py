@@ -234,3 +234,71 @@ def test_a_lone_surrogate_anywhere_is_a_422_naming_the_field(client, path, body,
 def test_now_must_be_an_iso_datetime(client, now):
     r = client.post("/v1/deals/evaluate", json=dict(copy.deepcopy(DEAL_EXAMPLE), now=now))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "now"
+
+
+# --- other_comments: a comment pasted from another deal of the manager does not count ----------------------
+
+PASTED_FROM = {"deal_id": "999", "comment_id": 77, "created": "2026-10-01T09:00:00+03:00",
+               "text": "[B]" + DEAL_EXAMPLE["comments"][0]["COMMENT"] + "[/B]"}
+
+
+def test_a_comment_pasted_from_another_deal_does_not_count(client):
+    r = client.post("/v1/deals/evaluate", json=_deal_body(other_comments=[PASTED_FROM]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    touch = body["touches"][0]
+    assert (touch["counted"], touch["why_not"]) == (False, "reused_comment")
+    assert touch["reused"] == {"deal_id": "999", "kind": "comment", "id": "77", "created": "2026-10-01T09:00:00+03:00",
+                               "similarity": 1.0, "same_deal": False}
+    assert "в сделке 999" in touch["message"]
+    assert body["last_touch"] is None and body["active"] is False
+
+
+def test_other_comments_written_later_or_by_someone_else_do_not_take_the_touch(client):
+    later = dict(PASTED_FROM, created="2026-11-01T09:00:00+03:00")
+    colleague = dict(PASTED_FROM, author_id="9")
+    for other in (later, colleague):
+        r = client.post("/v1/deals/evaluate", json=_deal_body(other_comments=[other]))
+        assert r.status_code == 200 and r.json()["touches"][0]["counted"] is True, other
+
+
+def test_the_decision_lists_promises(client):
+    r = client.post("/v1/deals/evaluate", json=DEAL_EXAMPLE)  # «созвон в понедельник в 11:00», nothing since
+    assert r.status_code == 200
+    promise, = r.json()["promises"]
+    assert (promise["promised"], promise["due"], promise["state"]) == ("2026-10-12", "2026-10-14", "broken")
+
+
+BAD_OTHERS = [
+    ("not a list", {"other_comments": {"deal_id": "1"}}, "other_comments"),
+    ("an item not an object", {"other_comments": ["x"]}, "other_comments.0"),
+    ("deal_id missing", {"other_comments": [{k: v for k, v in PASTED_FROM.items() if k != "deal_id"}]},
+     "other_comments.0.deal_id"),
+    ("deal_id an object", {"other_comments": [dict(PASTED_FROM, deal_id={"ID": 1})]}, "other_comments.0.deal_id"),
+    ("deal_id true", {"other_comments": [dict(PASTED_FROM, deal_id=True)]}, "other_comments.0.deal_id"),
+    ("deal_id empty", {"other_comments": [dict(PASTED_FROM, deal_id="  ")]}, "other_comments.0.deal_id"),
+    ("created missing", {"other_comments": [{k: v for k, v in PASTED_FROM.items() if k != "created"}]},
+     "other_comments.0.created"),
+    ("created in words", {"other_comments": [dict(PASTED_FROM, created="вчера")]}, "other_comments.0.created"),
+    ("created as Unix seconds", {"other_comments": [dict(PASTED_FROM, created=1732000000)]},
+     "other_comments.0.created"),
+    ("created out of range", {"other_comments": [dict(PASTED_FROM, created="9999-12-31T00:00:00+00:00")]},
+     "other_comments.0.created"),
+    ("text a number", {"other_comments": [dict(PASTED_FROM, text=5)]}, "other_comments.0.text"),
+    ("text too long", {"other_comments": [dict(PASTED_FROM, text="а" * 20_001)]}, "other_comments.0.text"),
+    ("an unknown key", {"other_comments": [dict(PASTED_FROM, AUTHOR="7")]}, "other_comments.0.AUTHOR"),
+    ("too many", {"other_comments": [PASTED_FROM] * 10_001}, "other_comments"),
+]
+
+
+@pytest.mark.parametrize("case,change,field", BAD_OTHERS, ids=[b[0] for b in BAD_OTHERS])
+def test_bad_other_comments_are_422_naming_the_field(client, case, change, field):
+    r = client.post("/v1/deals/evaluate", json=_deal_body(**change))
+    assert r.status_code == 422, r.text
+    assert field in [e["field"] for e in r.json()["errors"]], r.json()
+
+
+def test_a_lone_surrogate_in_other_comments_is_named(client):
+    raw = json.dumps(_deal_body(other_comments=[dict(PASTED_FROM, text="SURR")])).replace("SURR", "\\ud800")
+    r = client.post("/v1/deals/evaluate", content=raw.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "other_comments.0.text"

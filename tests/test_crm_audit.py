@@ -160,3 +160,65 @@ def test_the_csv_opens_in_russian_excel_by_default(report, tmp_path):
     summary = run_audit(SAMPLE, tmp_path, twelve_words_judge, AS_OF, csv_dialect="comma")
     assert rows(tmp_path / "report.csv", ",") .keys() == rows(report[0] / "report.csv").keys()
     assert summary.deals == report[1].deals
+
+
+# --- signals of gaming across the export ---------------------------------------------------------------------
+
+def _edit(export, name, change):
+    path = export / name
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = data["result"] if isinstance(data, dict) else data
+    change(rows)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _by_id(rows, record_id):
+    return next(r for r in rows if r["ID"] == record_id)
+
+
+def test_a_comment_pasted_onto_another_deal_of_the_manager_does_not_count(export, tmp_path):
+    activities = json.loads((export / "activities.json").read_text(encoding="utf-8"))
+    note = _by_id(activities if isinstance(activities, list) else activities["result"], "9001")["DESCRIPTION"]
+    _edit(export, "comments.json", lambda rows: _by_id(rows, "5006").update(COMMENT=note))  # deal 305, 15.11
+    summary = run_audit(export, tmp_path / "out", twelve_words_judge, AS_OF)
+    deals = rows(tmp_path / "out" / "report.csv")
+    assert (deals["305"]["reused_touches"], deals["305"]["counted_touches"], deals["305"]["last_touch_kind"]) == \
+        ("1", "0", "")
+    assert deals["305"]["active_until"] == "2027-01-14", "from creation: the pasted comment does not prolong"
+    assert (deals["301"]["reused_touches"], deals["301"]["counted_touches"]) == ("0", "1"), "301 has the original"
+    assert rows(tmp_path / "out" / "managers.csv")["7"]["reused_comments"] == "1"
+    assert summary.reused_touches == 1
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "заметка к звонку #9001 от 10.11.2026, сделка 301" in page
+
+
+def test_one_activity_bound_to_two_deals_is_not_a_copy_of_itself(export, tmp_path):
+    bindings = [{"OWNER_TYPE_ID": "2", "OWNER_ID": "301"}, {"OWNER_TYPE_ID": "2", "OWNER_ID": "311"}]
+    _edit(export, "activities.json", lambda rows: _by_id(rows, "9001").update(BINDINGS=bindings))
+    summary = run_audit(export, tmp_path / "out", twelve_words_judge, AS_OF)
+    deals = rows(tmp_path / "out" / "report.csv")
+    assert deals["311"]["counted_touches"] == "2" and deals["301"]["counted_touches"] == "1"
+    assert summary.reused_touches == 0
+
+
+def test_promises_without_a_fact_are_listed_per_manager(report):
+    deals, managers = rows(report[0] / "report.csv"), rows(report[0] / "managers.csv")
+    assert deals["301"]["promises_broken"] == "1"  # «созвон в понедельник» (16.11), no call since
+    assert (managers["7"]["promises"], managers["7"]["promises_kept"], managers["7"]["promises_broken"]) == \
+        ("1", "0", "1")
+    assert (managers["12"]["promises"], managers["12"]["promises_broken"]) == ("2", "1")  # 310 is not due yet
+    page = (report[0] / "report.html").read_text(encoding="utf-8")
+    assert "«созвон в понедельник»" in page and "16.11.2026" in page
+
+
+def test_late_comments_just_before_the_audit_are_a_pattern(export, tmp_path):
+    late = [{"ID": f"60{i}", "ENTITY_ID": deal, "ENTITY_TYPE": "deal", "CREATED": "2026-11-19T18:00:00+03:00",
+             "COMMENT": "Клиент подтвердил интерес, условия устраивают, ждём документы и подпишем договор",
+             "AUTHOR_ID": "9", "FILES": []} for i, deal in enumerate(["303", "309", "312", "304", "309"])]
+    _edit(export, "comments.json", lambda rows: rows.extend(late))
+    summary = run_audit(export, tmp_path / "out", twelve_words_judge, AS_OF)
+    managers = rows(tmp_path / "out" / "managers.csv")
+    assert (managers["9"]["late_comments"], managers["9"]["burst"]) == ("5", "1")
+    assert (managers["7"]["late_comments"], managers["7"]["burst"]) == ("0", "0")
+    assert summary.bursts == ("9",)
+    assert "Комментарии задним числом перед аудитом" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from tests.crm_fixtures import (
     DROP,
     EXPANDED,
     EXPANDED_2,
+    EXPANDED_3,
     NOW,
     call,
     chat,
@@ -96,7 +97,7 @@ def test_touches(case, activities, comments, stats, chats, expected):
 
 
 def test_last_touch_names_the_comment_that_counted():
-    decision = evaluate(activities=[call("1", T0, 250), call("2", after(86400), 120, description=EXPANDED)],
+    decision = evaluate(activities=[call("1", T0, 250), call("2", after(86400), 120, description=EXPANDED_2)],
                         comments=[note("НД"), note(seconds=700, id="6")])
     assert decision.last_touch.activity_id == "2" and decision.last_touch.comment_id is None
     first = decision.touches[0]
@@ -128,8 +129,11 @@ PROLONGATION = [
     ("one touch over two months ago", "2026-06-01T10:00:00", [("2026-08-05T15:00:00", EXPANDED)], NOW, False,
      "2026-10-05", -46),
     ("prolonged by three touches, today is the last day", "2026-05-10T10:00:00",
-     [("2026-06-01T10:00:00", EXPANDED), ("2026-07-25T09:00:00", EXPANDED), ("2026-09-20T11:00:00", EXPANDED)],
+     [("2026-06-01T10:00:00", EXPANDED), ("2026-07-25T09:00:00", EXPANDED_2), ("2026-09-20T11:00:00", EXPANDED_3)],
      NOW, True, "2026-11-20", 0),
+    ("the same comment pasted three times prolongs once", "2026-05-10T10:00:00",
+     [("2026-06-01T10:00:00", EXPANDED), ("2026-07-25T09:00:00", EXPANDED), ("2026-09-20T11:00:00", EXPANDED)],
+     NOW, False, "2026-08-01", -111),
     ("the last second of the boundary day", "2026-05-10T10:00:00", [("2026-09-20T11:00:00", EXPANDED)],
      "2026-11-20T23:59:59+03:00", True, "2026-11-20", 0),
     ("the first second after the boundary day", "2026-05-10T10:00:00", [("2026-09-20T11:00:00", EXPANDED)],

@@ -13,6 +13,18 @@ def test_crm_yaml_states_the_defaults():
     assert load_settings() == CrmSettings()
 
 
+def test_gaming_values():
+    settings = load_settings()
+    assert (settings.reuse_similarity, settings.reuse_shingle_words, settings.reuse_min_words) == (0.6, 2, 6)
+    assert (settings.promise_grace_days, settings.burst_days, settings.burst_min_share) == (2, 3, 0.5)
+
+
+def test_a_gaming_value_overrides_the_default(crm_yaml):
+    crm_yaml.write_text("reuse:\n  similarity: 0.9\npromise:\n  grace_days: 0\n", encoding="utf-8")
+    settings = load_settings(crm_yaml)
+    assert (settings.reuse_similarity, settings.promise_grace_days, settings.reuse_min_words) == (0.9, 0, 6)
+
+
 def test_regulation_values():
     settings = load_settings()
     assert settings.product_group_field == "UF_CRM_PRODUCT_GROUP"
@@ -49,6 +61,13 @@ MALFORMED = [
     ("bad offset", "portal:\n  utc_offset: MSK\n", "crm.yaml: portal.utc_offset"),
     ("bad name field", "contact:\n  full_name_fields: [FIO]\n", "crm.yaml: contact.full_name_fields"),
     ("section not a mapping", "touch: 30\n", "crm.yaml: touch: expected a mapping"),
+    ("similarity above 1", "reuse:\n  similarity: 1.5\n", "crm.yaml: reuse.similarity"),
+    ("similarity zero", "reuse:\n  similarity: 0\n", "crm.yaml: reuse.similarity"),
+    ("similarity as text", "reuse:\n  similarity: high\n", "crm.yaml: reuse.similarity"),
+    ("zero-word shingles", "reuse:\n  shingle_words: 0\n", "crm.yaml: reuse.shingle_words"),
+    ("negative grace", "promise:\n  grace_days: -1\n", "crm.yaml: promise.grace_days"),
+    ("a typo in a gaming key", "burst:\n  late_hour: 72\n", "crm.yaml: burst.late_hour: unknown key"),
+    ("burst share as yes", "burst:\n  min_share: yes\n", "crm.yaml: burst.min_share"),
     ("not YAML", "touch: [unclosed\n", "crm.yaml: not valid YAML"),
     ("a list at the top", "- 1\n", "crm.yaml: expected a mapping"),
 ]

@@ -9,7 +9,8 @@ MATCHED = {"full_name": "ФИО", "phone": "телефон", "birthdate": "да�
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2630;margin:24px auto;
 max-width:1200px;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}.muted{color:#66727f}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{font-size:15px;margin:18px 0 6px}
+.muted{color:#66727f}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0}.card{border:1px solid #dde3ea;border-radius:8px;
 padding:10px 14px;min-width:130px}.card b{display:block;font-size:22px}.bad b{color:#b3261e}.good b{color:#1e7b34}
 .charts{display:flex;flex-wrap:wrap;gap:24px}svg text{font-size:12px;fill:#1d2630}
@@ -147,6 +148,70 @@ def _leads(result) -> str:
     return table(["Лид", "Менеджер", "Почему нельзя было конвертировать"], rows)
 
 
+PROMISE_STATE = {"kept": "выполнено", "broken": "нет касания", "pending": "срок не прошёл"}
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} из {whole} ({part / whole:.0%})" if whole else "—"
+
+
+def _reused(result) -> str:
+    rows = []
+    for deal, t in result.reused():
+        earlier = t.reused
+        where = "эта же сделка" if earlier.same_deal else f"сделка {earlier.deal_id}"
+        when = f" от {earlier.created:%d.%m.%Y}" if earlier.created else ""
+        what = "комментарий" if earlier.kind == "comment" else "заметка к звонку"
+        rows.append([f"{escape(deal.id)} {escape(deal.title)}", escape(_manager_name(result, deal.assigned_by_id)),
+                     escape(f"{t.at:%d.%m.%Y} {KIND.get(t.kind, t.kind)}" if t.at else KIND.get(t.kind, t.kind)),
+                     escape(f"{what} #{earlier.id}{when}, {where}"), f"{earlier.similarity:.0%}"])
+    return table(["Сделка", "Менеджер", "Касание", "Повторяет", "Сходство"], rows, numeric=frozenset({4}))
+
+
+def _promises(result) -> str:
+    by_manager: dict[str, list] = {}
+    for p in result.promises:
+        by_manager.setdefault(p.manager_id or "", []).append(p)
+    summary = []
+    for m in result.managers:
+        made = by_manager.get(m.manager_id, [])
+        if made:
+            broken = sum(p.state == "broken" for p in made)
+            checked = sum(p.state != "pending" for p in made)
+            summary.append([escape(_manager_name(result, m.manager_id)), len(made),
+                            sum(p.state == "kept" for p in made), broken, sum(p.state == "pending" for p in made),
+                            _share(broken, checked)])
+    broken_rows = [[escape(p.deal_id), escape(_manager_name(result, p.manager_id)), f"{p.written:%d.%m.%Y}",
+                    f"«{escape(p.phrase)}»", p.promised.strftime("%d.%m.%Y"), p.due.strftime("%d.%m.%Y")]
+                   for p in result.promises if p.state == "broken"]
+    return (table(["Менеджер", "Обещаний", "Выполнено", "Без касания", "Срок не прошёл", "Доля без касания"],
+                  summary, numeric=frozenset(range(1, 6)))
+            + "<h3>Обещания, после которых не было ни звонка, ни переписки</h3>"
+            + table(["Сделка", "Менеджер", "Написано", "Обещано", "На дату", "Ждали до"], broken_rows))
+
+
+def _bursts(result, settings) -> str:
+    rows = [[escape(_manager_name(result, b.manager_id)), b.written, b.late, f"{b.share:.0%}",
+             "—" if b.median_lag_hours is None else f"{b.median_lag_hours / 24:.0f} дн.",
+             '<span class="no">да</span>' if b.pattern else "нет"]
+            for b in result.bursts if b.late]
+    return table(["Менеджер", f"Комментариев за {settings.burst_days} дн. до аудита",
+                  f"Из них позже {settings.burst_late_hours} ч после взаимодействия", "Доля",
+                  "Медиана задержки", "Закономерность"], rows, numeric=frozenset({1, 2, 3}))
+
+
+def _gaming(result, settings) -> str:
+    return "".join([
+        "<h2>Признаки накрутки</h2>",
+        '<p class="muted">Это не нарушения: комментарий, повторяющий более ранний (в этой же сделке или '
+        "в другой сделке того же менеджера), просто не засчитывается как касание; обещания и комментарии "
+        "задним числом показаны, чтобы было видно закономерность.</p>",
+        f"<h3>Повторённые комментарии (сходство от {settings.reuse_similarity:.0%})</h3>", _reused(result),
+        f"<h3>Обещания и факты (запас {settings.promise_grace_days} дн.)</h3>", _promises(result),
+        "<h3>Комментарии задним числом перед аудитом</h3>", _bursts(result, settings),
+    ])
+
+
 def render_report(result, settings) -> str:
     body = [
         "<h1>Аудит CRM: сделки, контакты, лиды</h1>",
@@ -159,6 +224,7 @@ def render_report(result, settings) -> str:
         "<h2>Контакты с нарушениями</h2>", _contacts(result),
         "<h2>Дубли контактов</h2>", _contact_groups(result),
         "<h2>Лиды, сконвертированные без касания и комментария</h2>", _leads(result),
+        _gaming(result, settings),
     ]
     return ('<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>Аудит CRM</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'

@@ -20,22 +20,45 @@ from .. import fileio
 from ..crm import bitrix
 from ..crm.bitrix import BitrixFormatError
 from ..crm.contacts import ContactCheck, check_contact
-from ..crm.deals import DealDecision, aware, evaluate_deal
+from ..crm.deals import DealDecision, aware, deal_texts, decide
 from ..crm.duplicates import ContactGroup, DealGroup, find_contact_duplicates, find_deal_duplicates
+from ..crm.gaming import (
+    Burst,
+    PromiseCheck,
+    ReuseIndex,
+    comment_lags,
+    deal_writings,
+    find_bursts,
+    judge_without_repeats,
+)
 from ..crm.leads import ConversionDecision, check_conversion, is_converted
-from ..crm.records import DEAL, LEAD, Activity, CallStat, ChatSession, Comment, Contact, Deal, History, Judge, Lead
+from ..crm.records import (
+    DEAL,
+    LEAD,
+    Activity,
+    CallStat,
+    ChatSession,
+    Comment,
+    Contact,
+    Deal,
+    History,
+    Judge,
+    Judgement,
+    Lead,
+)
 from ..crm.settings import CrmSettings, load_settings
-from ..crm.touches import comment_texts, judge_texts
+from ..crm.touches import Touch, comment_texts
 from .html import render_report
 
 REQUIRED = ("deals.json", "activities.json", "comments.json", "contacts.json", "leads.json")
 REPORT_COLUMNS = ("deal_id", "title", "assigned_by_id", "manager", "status", "correct", "violations", "active",
                   "active_until", "days_left", "last_touch_at", "last_touch_kind", "last_touch_activity_id",
-                  "counted_touches", "interactions", "duplicate_of")
-MANAGER_COLUMNS = ("assigned_by_id", "manager", "deals", "incorrect_deals", "inactive_deals", "duplicate_deals",
-                   "contacts", "invalid_contacts", "duplicate_contacts", "leads_converted",
-                   "leads_converted_without_touch", "leads_converted_without_comment", "comments",
-                   "expanded_comments", "expanded_share")
+                  "counted_touches", "interactions", "duplicate_of", "reused_touches", "promises_broken")
+COUNT_COLUMNS = ("deals", "incorrect_deals", "inactive_deals", "duplicate_deals", "contacts", "invalid_contacts",
+                 "duplicate_contacts", "leads_converted", "leads_converted_without_touch",
+                 "leads_converted_without_comment", "comments", "expanded_comments", "reused_comments", "promises",
+                 "promises_kept", "promises_broken", "late_comments")
+MANAGER_COLUMNS = ("assigned_by_id", "manager", *COUNT_COLUMNS, "expanded_share", "burst")
 
 
 class AuditError(Exception):
@@ -185,6 +208,7 @@ class ManagerLine:
     manager_id: str
     name: str
     counts: dict[str, int]
+    burst: bool = False  # many comments written late just before the audit (a pattern, not a violation)
 
     @property
     def expanded_share(self) -> float | None:
@@ -194,7 +218,7 @@ class ManagerLine:
     def row(self) -> dict:
         share = self.expanded_share
         return {"assigned_by_id": self.manager_id, "manager": self.name, **self.counts,
-                "expanded_share": "" if share is None else f"{share:.2f}"}
+                "expanded_share": "" if share is None else f"{share:.2f}", "burst": int(self.burst)}
 
 
 @dataclass(frozen=True)
@@ -207,9 +231,17 @@ class AuditResult:
     contact_groups: tuple[ContactGroup, ...]
     leads: tuple[tuple[Lead, ConversionDecision], ...]  # converted leads only
     managers: tuple[ManagerLine, ...]
+    bursts: tuple[Burst, ...] = ()
 
     def duplicates_of(self, deal_id: str) -> list[str]:
         return sorted({d for g in self.deal_groups if deal_id in g.deal_ids for d in g.deal_ids} - {deal_id})
+
+    @property
+    def promises(self) -> list[PromiseCheck]:
+        return [p for _, x in self.deals for p in x.promises]
+
+    def reused(self) -> list[tuple[Deal, Touch]]:
+        return [(d, t) for d, x in self.deals for t in x.touches if t.why_not == "reused_comment"]
 
 
 @dataclass(frozen=True)
@@ -225,6 +257,10 @@ class AuditSummary:
     leads_converted: int
     leads_converted_not_allowed: int
     files: tuple[Path, ...]
+    reused_touches: int = 0
+    promises: int = 0
+    promises_broken: int = 0
+    bursts: tuple[str, ...] = ()  # managers showing the pattern
 
     def lines(self) -> list[str]:
         return [
@@ -234,61 +270,100 @@ class AuditSummary:
             f"duplicate groups {self.duplicate_contact_groups}",
             f"converted leads: {self.leads_converted}, without a touch and a comment "
             f"{self.leads_converted_not_allowed}",
+            f"gaming signals: {self.reused_touches} touches with a reused comment not counted, "
+            f"{self.promises_broken} of {self.promises} promised steps without an interaction, "
+            f"late comments before the audit: {', '.join(self.bursts) or 'no manager'}",
             *(f"wrote {p}" for p in self.files),
         ]
 
 
-def remembering(judge: Judge, texts) -> Judge:
-    """``judge`` called once for every distinct text of the export; later calls look verdicts up."""
-    verdicts = judge_texts(texts, judge)
-    return lambda batch: [verdicts[t] for t in batch]
+class Remembering:
+    """``judge`` called once for every distinct text of the export; later calls look verdicts up (and
+    judge in one call the few texts not seen yet, such as a comment without its repeats)."""
+
+    def __init__(self, judge: Judge, texts):
+        self.judge, self.verdicts = judge, {}
+        self(list(texts))
+
+    def __call__(self, batch: list[str]) -> list[Judgement]:
+        missing = list(dict.fromkeys(t for t in batch if t not in self.verdicts))
+        if missing:
+            found = list(self.judge(missing))
+            if len(found) != len(missing):
+                raise ValueError(f"judge returned {len(found)} verdicts for {len(missing)} texts")
+            self.verdicts.update(zip(missing, found))
+        return [self.verdicts[t] for t in batch]
 
 
 def all_texts(export: Export, settings: CrmSettings) -> list[str]:
     return [d.comments for d in export.deals] + comment_texts(History(export.activities, export.comments), settings)
 
 
-def _manager_lines(result_parts: dict, export: Export, judge: Judge, settings: CrmSettings) -> tuple:
+def _manager_lines(result_parts: dict, export: Export, verdicts: dict[str, Judgement], settings: CrmSettings,
+                   bursts: tuple[Burst, ...]) -> tuple:
     counts: dict[str, Counter] = defaultdict(Counter)
     for key, ids in result_parts.items():
         for manager in ids:
             counts[manager][key] += 1
-    for manager, verdict in _authored_comments(export, judge, settings):
+    for manager, text in _authored_comments(export, settings):
         counts[manager]["comments"] += 1
-        counts[manager]["expanded_comments"] += int(verdict.expanded)
-    keys = MANAGER_COLUMNS[2:-1]
-    return tuple(ManagerLine(m, export.users.get(m, ""), {k: counts[m][k] for k in keys})
+        counts[manager]["expanded_comments"] += int(verdicts[text].expanded)
+    for burst in bursts:
+        counts[burst.manager_id]["late_comments"] += burst.late
+    patterns = {b.manager_id for b in bursts if b.pattern}
+    return tuple(ManagerLine(m, export.users.get(m, ""), {k: counts[m][k] for k in COUNT_COLUMNS}, m in patterns)
                  for m in sorted(counts, key=_id_order))
 
 
-def _authored_comments(export: Export, judge: Judge, settings: CrmSettings):
-    """(author, verdict) for every timeline comment and every note on a call or meeting."""
+def _authored_comments(export: Export, settings: CrmSettings):
+    """(author, text) for every timeline comment and every note on a call or meeting."""
     written = [(c.author_id, c.text) for c in export.comments if c.author_id and c.text]
     written += [(a.responsible_id, a.description) for a in export.activities
                 if a.responsible_id and a.description and a.kind in settings.description_is_comment]
-    verdicts = judge([text for _, text in written]) if written else []
-    return [(author, verdict) for (author, _), verdict in zip(written, verdicts)]
+    return written
 
 
 def _id_order(value: str):
     return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
+def _judge_deals(export: Export, timeline: "Timeline", verdicts: dict[str, Judgement], settings: CrmSettings,
+                 now: datetime) -> tuple[tuple[Deal, DealDecision], ...]:
+    """Every deal decided against the texts of the whole export: a comment pasted from another deal of the
+    same manager does not count, whichever deal is judged first."""
+    histories = {d.id: timeline.history(DEAL, d.id, "deal") for d in export.deals}
+    index = ReuseIndex([w for d in export.deals for w in deal_writings(d.id, histories[d.id], settings,
+                                                                       d.assigned_by_id)], settings)
+    decided = []
+    for deal in export.deals:
+        history = histories[deal.id]
+        own = {t: verdicts[t] for t in deal_texts(deal, history, settings) if t in verdicts}
+        decided.append((deal, decide(deal, history, own, settings, now, index)))
+    return tuple(decided)
+
+
+def _bursts(export: Export, timeline: "Timeline", settings: CrmSettings, now: datetime) -> tuple[Burst, ...]:
+    lags = [lag for d in export.deals
+            for lag in comment_lags(d.id, timeline.history(DEAL, d.id, "deal"), d.assigned_by_id)]
+    return find_bursts(lags, now, settings)
+
+
 def apply_rules(export: Export, judge: Judge, settings: CrmSettings, now: datetime) -> AuditResult:
-    judge = remembering(judge, all_texts(export, settings))
+    judge = Remembering(judge, [])
+    verdicts = judge_without_repeats(all_texts(export, settings), judge, settings)
     timeline = Timeline(export)
-    deals = tuple((d, evaluate_deal(d, timeline.history(DEAL, d.id, "deal"), judge, settings, now))
-                  for d in export.deals)
+    deals = _judge_deals(export, timeline, verdicts, settings, now)
     converted = [lead for lead in export.leads if is_converted(lead, settings)]
     leads = tuple((lead, check_conversion(lead, timeline.history(LEAD, lead.id, "lead"), judge, settings,
                                           min(lead.closed, now) if lead.closed else now)) for lead in converted)
     contacts = tuple((c, check_contact(c, settings, export.staff_emails)) for c in export.contacts)
     deal_groups = find_deal_duplicates(export.deals, settings)
     contact_groups = find_contact_duplicates(export.contacts, settings)
+    bursts = _bursts(export, timeline, settings, now)
     parts = _counted_parts(deals, deal_groups, contacts, contact_groups, leads)
     return AuditResult(as_of=now, export=export, deals=deals, deal_groups=deal_groups, contacts=contacts,
                        contact_groups=contact_groups, leads=leads,
-                       managers=_manager_lines(parts, export, judge, settings))
+                       managers=_manager_lines(parts, export, verdicts, settings, bursts), bursts=bursts)
 
 
 def manager(record) -> str:
@@ -311,6 +386,10 @@ def _counted_parts(deals, deal_groups, contacts, contact_groups, leads) -> dict[
         "leads_converted_without_touch": [manager(lead) for lead, x in leads if "no_touch" in x.codes],
         "leads_converted_without_comment": [manager(lead) for lead, x in leads
                                             if x.reasons and "no_touch" not in x.codes],
+        "reused_comments": [manager(d) for d, x in deals for t in x.touches if t.why_not == "reused_comment"],
+        "promises": [manager(d) for d, x in deals for _ in x.promises],
+        "promises_kept": [manager(d) for d, x in deals for p in x.promises if p.state == "kept"],
+        "promises_broken": [manager(d) for d, x in deals for p in x.promises if p.state == "broken"],
     }
 
 
@@ -328,6 +407,8 @@ def deal_row(deal: Deal, decision: DealDecision, result: AuditResult) -> dict:
         "last_touch_activity_id": last.activity_id if last else "",
         "counted_touches": sum(t.counted for t in decision.touches), "interactions": len(decision.touches),
         "duplicate_of": " ".join(result.duplicates_of(deal.id)),
+        "reused_touches": sum(t.why_not == "reused_comment" for t in decision.touches),
+        "promises_broken": sum(p.state == "broken" for p in decision.promises),
     }
 
 
@@ -364,7 +445,10 @@ def summarize(result: AuditResult, files: tuple[Path, ...]) -> AuditSummary:
         duplicate_deal_groups=len(result.deal_groups), contacts=len(result.contacts),
         invalid_contacts=sum(not x.valid for _, x in result.contacts),
         duplicate_contact_groups=len(result.contact_groups), leads_converted=len(result.leads),
-        leads_converted_not_allowed=sum(not x.allowed for _, x in result.leads), files=files)
+        leads_converted_not_allowed=sum(not x.allowed for _, x in result.leads), files=files,
+        reused_touches=len(result.reused()), promises=len(result.promises),
+        promises_broken=sum(p.state == "broken" for p in result.promises),
+        bursts=tuple(b.manager_id for b in result.bursts if b.pattern))
 
 
 def run_audit(export_dir, out_dir, judge: Judge, now: datetime | None = None,

@@ -3,15 +3,30 @@
 An open correct deal is active while ``now`` ≤ ``active_until`` = the date of its latest touch (or
 of its creation, whichever is later) + the configured calendar months. Dates are the portal's
 calendar days: the offset of the deal's DATE_CREATE, else the configured one.
+
+A comment that repeats an earlier one — on this deal, or the same manager's on another deal — does not
+make a touch (``reused_comment``, :mod:`classifier.crm.gaming`); a comment is judged without the words it
+repeats inside itself.
 """
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 
-from .records import Deal, History, Judge, Judgement, Violation
+from .gaming import (
+    PromiseCheck,
+    ReuseIndex,
+    Written,
+    check_promises,
+    comment_of,
+    deal_writings,
+    judge_without_repeats,
+    note_of,
+)
+from .records import Activity, Deal, History, Judge, Judgement, Violation
 from .settings import CrmSettings
-from .touches import Touch, assess_touches, comment_texts, judge_texts
+from .touches import ReuseCheck, Touch, assess_touches, comment_texts
 
 OPEN, WON, LOST = "open", "won", "lost"
 SEMANTICS = {"P": OPEN, "S": WON, "F": LOST}
@@ -28,6 +43,7 @@ class DealDecision:
     days_left: int | None
     last_touch: Touch | None
     touches: tuple[Touch, ...]
+    promises: tuple[PromiseCheck, ...] = ()  # steps the counted comments of an open deal promised
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -47,6 +63,7 @@ class DealDecision:
                 "activity_id": last.activity_id, "kind": last.kind, "at": last.at.isoformat() if last.at else None,
                 "comment_id": last.comment_id, "comment_verdict": last.comment_verdict},
             "touches": [t.to_dict() for t in self.touches],
+            "promises": [p.to_dict() for p in self.promises],
         }
 
 
@@ -123,24 +140,57 @@ def aware(now: datetime | None, settings: CrmSettings) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=settings.portal_tz)
 
 
+def deal_texts(deal: Deal, history: History, settings: CrmSettings) -> list[str]:
+    """The texts :func:`decide` needs verdicts for: the deal's COMMENTS, timeline comments, notes."""
+    return [deal.comments, *comment_texts(history, settings)]
+
+
 def evaluate_deal(deal: Deal, history: History, judge: Judge, settings: CrmSettings | None = None,
-                  now: datetime | None = None) -> DealDecision:
+                  now: datetime | None = None, other_comments: Iterable[Written] = ()) -> DealDecision:
+    """The decision on ``deal``. ``other_comments``: what its manager wrote on other deals (their
+    ``deal_id`` differs), so that a comment pasted from one of them does not count here."""
     settings = settings or CrmSettings()
     now = aware(now, settings)
-    verdicts = judge_texts([deal.comments, *comment_texts(history, settings)], judge)
-    return decide(deal, history, verdicts, settings, now)
+    verdicts = judge_without_repeats(deal_texts(deal, history, settings), judge, settings)
+    reuse = None
+    others = [w for w in other_comments if w.deal_id != deal.id]
+    if others:
+        own = deal_writings(deal.id, history, settings, deal.assigned_by_id)
+        reuse = ReuseIndex([*own, *others], settings)
+    return decide(deal, history, verdicts, settings, now, reuse)
+
+
+def reuse_check(deal: Deal, history: History, index: ReuseIndex) -> ReuseCheck:
+    """The :data:`~classifier.crm.touches.ReuseCheck` of one deal against ``index``."""
+    comments = {c.id: c for c in history.comments}
+
+    def reused(activity: Activity, comment_id: str | None, text: str):
+        if comment_id is None:
+            item = note_of(activity, deal.id, deal.assigned_by_id)
+        else:
+            item = comment_of(comments[comment_id], deal.id, deal.assigned_by_id)
+        return index.earlier_match(item)
+
+    return reused
 
 
 def decide(deal: Deal, history: History, verdicts: dict[str, Judgement], settings: CrmSettings,
-           now: datetime) -> DealDecision:
-    """:func:`evaluate_deal` with the comments already judged."""
-    touches = assess_touches(history, verdicts, settings, now, policy="expanded")
+           now: datetime, reuse: ReuseIndex | None = None) -> DealDecision:
+    """:func:`evaluate_deal` with the comments already judged. ``reuse``: the texts a touch comment must not
+    repeat (default: this deal's own comments and notes, so only repeats within the deal are found)."""
+    if reuse is None:
+        reuse = ReuseIndex(deal_writings(deal.id, history, settings, deal.assigned_by_id), settings)
+    touches = assess_touches(history, verdicts, settings, now, policy="expanded",
+                             reused=reuse_check(deal, history, reuse))
     violations = deal_violations(deal, any(v.expanded for v in verdicts.values()), settings)
     status = deal_status(deal, settings)
     counted = [t for t in touches if t.counted]
     last = counted[-1] if counted else None
     until = active_until(deal, last, settings) if status == OPEN and not violations else None
-    days_left = (until - now.astimezone(portal_zone(deal, settings)).date()).days if until else None
+    zone = portal_zone(deal, settings)
+    days_left = (until - now.astimezone(zone).date()).days if until else None
+    promises = check_promises(deal.id, deal.assigned_by_id, touches, history, settings, now, zone) \
+        if status == OPEN else ()
     return DealDecision(deal_id=deal.id, status=status, correct=not violations, violations=violations,
                         active=days_left is not None and days_left >= 0, active_until=until,
-                        days_left=days_left, last_touch=last, touches=touches)
+                        days_left=days_left, last_touch=last, touches=touches, promises=promises)

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .deals import aware
+from .gaming import judge_without_repeats
 from .records import History, Judge, Lead, Violation
 from .settings import CrmSettings
-from .touches import REJECTED_BY_POLICY, WHY_NOT, Touch, assess_touches, comment_texts, judge_texts
+from .touches import REJECTED_BY_POLICY, WHY_NOT, Touch, assess_touches, comment_texts
 
 NOT_REACHED = frozenset({"in_future", "no_date", "not_interaction", "missed_call", "call_too_short",
                          "no_client_reply", "no_client_message"})
@@ -51,7 +52,7 @@ def check_conversion(lead: Lead, history: History, judge: Judge, settings: CrmSe
                      now: datetime | None = None) -> ConversionDecision:
     """For a converted lead pass ``now`` = its DATE_CLOSED: what happened after does not count."""
     settings = settings or CrmSettings()
-    verdicts = judge_texts(comment_texts(history, settings), judge)
+    verdicts = judge_without_repeats(comment_texts(history, settings), judge, settings)
     policy = settings.conversion_policy
     touches = assess_touches(history, verdicts, settings, aware(now, settings), policy=policy)
     reason = refusal(touches, policy)

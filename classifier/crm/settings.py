@@ -53,6 +53,17 @@ class CrmSettings:
     employee_emails: tuple[str, ...] = ()
     corporate_domains: tuple[str, ...] = ()
     portal_tz: tzinfo = MSK
+    # signals of gaming (classifier/crm/gaming.py)
+    reuse_similarity: float = 0.6
+    reuse_shingle_words: int = 2
+    reuse_min_words: int = 6
+    repeat_min_words: int = 3
+    promise_grace_days: int = 2
+    promise_horizon_days: int = 62
+    burst_days: int = 3
+    burst_late_hours: int = 72
+    burst_min_comments: int = 5
+    burst_min_share: float = 0.5
 
     def group_label(self, group: str) -> str:
         return self.product_groups.get(group, group)
@@ -69,6 +80,18 @@ def _positive_int(value) -> int:
 def _seconds(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected a whole number of seconds ≥ 0, got {value!r}")
+    return value
+
+
+def _share(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"expected a share above 0 and at most 1, got {value!r}")
+    return float(value)
+
+
+def _days(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number of days ≥ 0, got {value!r}")
     return value
 
 
@@ -177,6 +200,22 @@ SCHEMA = {
     },
     "portal": {
         "utc_offset": ("portal_tz", _offset),
+    },
+    "reuse": {
+        "similarity": ("reuse_similarity", _share),
+        "shingle_words": ("reuse_shingle_words", _positive_int),
+        "min_words": ("reuse_min_words", _positive_int),
+        "repeat_min_words": ("repeat_min_words", _positive_int),
+    },
+    "promise": {
+        "grace_days": ("promise_grace_days", _days),
+        "horizon_days": ("promise_horizon_days", _positive_int),
+    },
+    "burst": {
+        "days": ("burst_days", _positive_int),
+        "late_hours": ("burst_late_hours", _positive_int),
+        "min_comments": ("burst_min_comments", _positive_int),
+        "min_share": ("burst_min_share", _share),
     },
 }
 

@@ -6,9 +6,11 @@ chat the client started or wrote in), together with a comment about it: the acti
 DESCRIPTION or a timeline comment written between its start and the configured hours after its end.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .gaming import Reuse
 from .records import Activity, CallStat, ChatSession, Comment, History, Judge, Judgement
 from .settings import CrmSettings
 
@@ -26,7 +28,12 @@ WHY_NOT = {
     "no_comment": "Нет комментария о взаимодействии.",
     "comment_not_expanded": "Комментарий не развёрнутый.",
     "stop_comment": "Комментарий — статус звонка или заполнитель, а не запись разговора.",
+    "reused_comment": "Комментарий повторяет более ранний: повтор не засчитывается как касание.",
 }
+REPEATED = ("В комментарии одни и те же слова повторяются; без повторов он не развёрнутый: "
+            "опишите, что обсуждали и о чём договорились.")
+# (activity, comment ID or None for the activity's own note, text) → the earlier text it repeats, or None
+ReuseCheck = Callable[[Activity, str | None, str], Reuse | None]
 
 
 @dataclass(frozen=True)
@@ -43,13 +50,14 @@ class Touch:
     comment_id: str | None = None  # None with a verdict: the activity's own DESCRIPTION
     comment_verdict: str | None = None
     duration: int | None = None
+    reused: Reuse | None = None  # with why_not reused_comment: the earlier text the comment repeats
 
     def to_dict(self) -> dict:
         return {"activity_id": self.activity_id, "kind": self.kind,
                 "at": self.at.isoformat() if self.at else None, "direction": self.direction or None,
                 "counted": self.counted, "why_not": self.why_not, "message": self.message,
                 "comment_id": self.comment_id, "comment_verdict": self.comment_verdict,
-                "duration": self.duration}
+                "duration": self.duration, "reused": self.reused.to_dict() if self.reused else None}
 
 
 @dataclass(frozen=True)
@@ -172,30 +180,42 @@ def _span(hours: float) -> str:
 
 
 def touch(activity: Activity, got: Reach, comments: tuple[Comment, ...], verdicts: dict[str, Judgement],
-          settings: CrmSettings, policy: str) -> Touch:
+          settings: CrmSettings, policy: str, reused: ReuseCheck | None = None) -> Touch:
+    """The first comment about ``activity`` that the policy accepts and that repeats no earlier text counts."""
     base = dict(activity_id=activity.id, kind=activity.kind, at=activity.start, direction=activity.direction,
                 duration=got.duration)
     if got.why_not:
         return Touch(**base, counted=False, why_not=got.why_not, message=got.message)
-    judged = [(cid, verdicts[text]) for cid, text in comment_candidates(activity, comments, settings)]
+    judged = [(cid, text, verdicts[text]) for cid, text in comment_candidates(activity, comments, settings)]
     if not judged:
         return Touch(**base, counted=False, why_not="no_comment",
                      message=_late_comment_hint(activity, comments, settings))
-    for cid, verdict in judged:
-        if accepts(verdict, policy):
+    repeats = []
+    for cid, text, verdict in judged:
+        if not accepts(verdict, policy):
+            continue
+        earlier = reused(activity, cid, text) if reused else None
+        if earlier is None:
             return Touch(**base, counted=True, why_not=None, message=got.message, comment_id=cid,
                          comment_verdict=verdict.category)
+        repeats.append((cid, verdict, earlier))
+    if repeats:
+        cid, verdict, earlier = repeats[0]
+        return Touch(**base, counted=False, why_not="reused_comment", message=earlier.message(), comment_id=cid,
+                     comment_verdict=verdict.category, reused=earlier)
     code = REJECTED_BY_POLICY[policy]
-    cid, verdict = judged[0]
-    return Touch(**base, counted=False, why_not=code, message=WHY_NOT[code], comment_id=cid,
+    cid, _, verdict = judged[0]
+    message = REPEATED if getattr(verdict, "repeated", False) else WHY_NOT[code]
+    return Touch(**base, counted=False, why_not=code, message=message, comment_id=cid,
                  comment_verdict=verdict.category)
 
 
 def assess_touches(history: History, verdicts: dict[str, Judgement], settings: CrmSettings, now: datetime,
-                   policy: str = "expanded") -> tuple[Touch, ...]:
-    """Every interaction in time order, counted or not. ``verdicts`` covers :func:`comment_texts`."""
+                   policy: str = "expanded", reused: ReuseCheck | None = None) -> tuple[Touch, ...]:
+    """Every interaction in time order, counted or not. ``verdicts`` covers :func:`comment_texts`;
+    ``reused`` (none: no check) finds the earlier text an accepted comment repeats."""
     chats = {c.session_id: c for c in history.chats}
     comments = tuple(sorted(history.comments, key=lambda c: (c.created is None, c.created or now)))
     ordered = sorted(history.activities, key=lambda a: (a.start is None, a.start or now, a.id))
-    return tuple(touch(a, reach(a, history, chats, settings, now), comments, verdicts, settings, policy)
+    return tuple(touch(a, reach(a, history, chats, settings, now), comments, verdicts, settings, policy, reused)
                  for a in ordered)

@@ -9,7 +9,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from ..crm.bitrix import YEARS, to_mapping, to_rows, unwrap
 from .errors import FieldError
@@ -17,6 +24,7 @@ from .errors import FieldError
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_ROWS = 10_000
 MAX_CONTACTS = 100_000
+MAX_COMMENT_CHARS = 20_000
 
 
 def _object(value):
@@ -49,6 +57,20 @@ def _iso_only(value):
 
 
 Moment = Annotated[datetime | None, BeforeValidator(_iso_only), AfterValidator(_within_years)]
+RequiredMoment = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_within_years)]
+
+
+def _record_id(value):
+    """An ID as Bitrix24 spells it: ``"410"`` or ``410``; never ``true``, an object or an empty string."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("expected an ID: a string or a whole number")
+    text = str(value).strip()
+    if not 0 < len(text) <= 64:
+        raise ValueError("expected an ID of 1 to 64 characters")
+    return text
+
+
+RecordId = Annotated[str, BeforeValidator(_record_id)]
 
 def _lone_surrogate(value, path: str) -> str | None:
     """The path of the first string (key or value) holding a lone surrogate, which no Unicode text can."""
@@ -98,6 +120,17 @@ DEAL_EXAMPLE = {
 }
 
 
+class OtherCommentIn(BaseModel):
+    """A comment the deal's manager wrote on another deal: what a comment here must not repeat."""
+
+    model_config = ConfigDict(extra="forbid")
+    deal_id: RecordId = Field(description="the deal it was written on")
+    comment_id: RecordId = Field(description="its ID (crm.timeline.comment.list ID, or an activity ID for a note)")
+    created: RequiredMoment = Field(description="when it was written, ISO 8601")
+    text: str = Field(max_length=MAX_COMMENT_CHARS, description="COMMENT as Bitrix24 returns it (BB-code allowed)")
+    author_id: RecordId | None = Field(None, description="who wrote it (default: the deal's ASSIGNED_BY_ID)")
+
+
 class DealEvaluateIn(BitrixIn):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
     deal: Obj = Field(description="crm.deal.get result")
@@ -107,6 +140,9 @@ class DealEvaluateIn(BitrixIn):
     comments: Rows = Field([], max_length=MAX_ROWS, description="crm.timeline.comment.list rows")
     call_stats: Rows = Field([], max_length=MAX_ROWS, description="voximplant.statistic.get rows")
     chat_history: Sessions = Field({}, description="session id → imopenlines.session.history.get result")
+    other_comments: list[OtherCommentIn] = Field(
+        [], max_length=MAX_ROWS, description="the manager's comments on other deals: a touch comment here that "
+                                             "repeats an earlier one of them does not count (reused_comment)")
     now: Moment = Field(None, description="evaluate as of this moment (default: now)")
 
 
@@ -153,6 +189,15 @@ class ViolationOut(BaseModel):
     message: str
 
 
+class ReusedOut(BaseModel):
+    deal_id: str
+    kind: Literal["comment", "note"]
+    id: str
+    created: str | None
+    similarity: float
+    same_deal: bool
+
+
 class TouchOut(BaseModel):
     activity_id: str
     kind: str
@@ -164,6 +209,21 @@ class TouchOut(BaseModel):
     comment_id: str | None
     comment_verdict: str | None
     duration: int | None
+    reused: ReusedOut | None = Field(None, description="with why_not reused_comment: the earlier text repeated")
+
+
+class PromiseOut(BaseModel):
+    deal_id: str
+    manager_id: str | None
+    kind: Literal["comment", "note"]
+    id: str
+    written: str
+    promised: str = Field(description="the day the comment promised a step on (YYYY-MM-DD)")
+    due: str = Field(description="promised + the grace period (rules/crm.yaml promise.grace_days)")
+    phrase: str
+    state: Literal["kept", "broken", "pending"]
+    fact_activity_id: str | None
+    fact_at: str | None
 
 
 class LastTouchOut(BaseModel):
@@ -184,6 +244,7 @@ class DealDecisionOut(BaseModel):
     days_left: int | None
     last_touch: LastTouchOut | None
     touches: list[TouchOut]
+    promises: list[PromiseOut] = Field([], description="steps the counted comments of an open deal promised")
 
 
 class DealGroupOut(BaseModel):

@@ -12,6 +12,7 @@ from ...crm.bitrix import BitrixFormatError
 from ...crm.contacts import check_contact
 from ...crm.deals import evaluate_deal
 from ...crm.duplicates import find_contact_duplicates, find_deal_duplicates
+from ...crm.gaming import Written
 from ...crm.leads import check_conversion
 from ...crm.settings import CrmSettings
 from ..crm_schemas import (
@@ -50,6 +51,13 @@ def _deal(body: DealEvaluateIn, settings: CrmSettings):
     return read(lambda: bitrix.deal_from_bitrix(body.deal, settings, contacts, rows), "deal")
 
 
+def _other_comments(body: DealEvaluateIn, deal, settings: CrmSettings) -> list[Written]:
+    return [Written("comment", str(c.comment_id), str(c.deal_id),
+                    str(c.author_id) if c.author_id is not None else deal.assigned_by_id,
+                    c.created if c.created.tzinfo else c.created.replace(tzinfo=settings.portal_tz),
+                    bitrix.plain_text(c.text)) for c in body.other_comments]
+
+
 def _deals(body: DealDuplicatesIn, settings: CrmSettings):
     deals = []
     for i, raw in enumerate(body.deals):
@@ -66,7 +74,8 @@ router = APIRouter(prefix="/v1", tags=["crm"], dependencies=JSON_BODY, responses
 @router.post("/deals/evaluate", response_model=DealDecisionOut)
 def deals_evaluate(body: DealEvaluateIn, checker: Checker, settings: CrmRules):
     deal, history = _deal(body, settings), _history(body, settings)
-    return evaluate_deal(deal, history, checker.classify_many, settings, body.now).to_dict()
+    others = _other_comments(body, deal, settings)
+    return evaluate_deal(deal, history, checker.classify_many, settings, body.now, others).to_dict()
 
 
 @router.post("/deals/duplicates", response_model=DealDuplicatesOut)
