@@ -62,6 +62,9 @@ def read_owner(gateway: Gateway, owner_type: int, owner_id: str, own_user: str) 
     if owner_type == DEAL:
         commands["contacts"] = ("crm.deal.contact.items.get", {"id": owner_id})
         commands["rows"] = ("crm.deal.productrows.get", {"id": owner_id})
+    # the calls bound to this deal or lead, usually all of them; the rest are asked for by activity below
+    commands["calls"] = ("voximplant.statistic.get", {"FILTER": {"CRM_ENTITY_TYPE": kind.upper(),
+                                                                 "CRM_ENTITY_ID": owner_id}})
     got = gateway.batch(commands)
     record = got["record"]
     if isinstance(record, BitrixError):
@@ -76,7 +79,8 @@ def read_owner(gateway: Gateway, owner_type: int, owner_id: str, own_user: str) 
     if owner_type == DEAL:
         bundle.contacts = _rows(_ok(got["contacts"], "contacts"))
         bundle.product_rows = _rows(_ok(got["rows"], "rows"))
-    bundle.call_stats = call_stats(gateway, activities)
+    known = [] if isinstance(got["calls"], BitrixError) else _rows(got["calls"])
+    bundle.call_stats = known + call_stats(gateway, activities, {str(r.get("CRM_ACTIVITY_ID")) for r in known})
     bundle.chat_history = chat_histories(gateway, activities)
     return bundle
 
@@ -86,17 +90,18 @@ def _ours(activity: dict, own_user: str) -> bool:
     return str(activity.get("AUTHOR_ID") or "") == own_user and str(activity.get("PROVIDER_ID") or "") == "CRM_TODO"
 
 
-def call_stats(gateway: Gateway, activities: list[dict]) -> list:
-    """Telephony statistics of the calls among ``activities``: whether each connected, and for how long."""
-    calls = [str(a.get("ID")) for a in activities if str(a.get("PROVIDER_ID") or "").upper() == "VOXIMPLANT_CALL"
-             or str(a.get("TYPE_ID") or "") == "2"]
+def call_stats(gateway: Gateway, activities: list[dict], known: set[str] = frozenset()) -> list:
+    """Telephony statistics of the calls among ``activities`` not in ``known``: whether each connected,
+    and for how long. No telephony scope: the activity's own duration and MISSED_CALL flag decide."""
+    calls = [str(a.get("ID")) for a in activities if (str(a.get("PROVIDER_ID") or "").upper() == "VOXIMPLANT_CALL"
+             or str(a.get("TYPE_ID") or "") == "2") and str(a.get("ID")) not in known]
     if not calls:
         return []
     try:
         return _rows(gateway.result("voximplant.statistic.get", {"FILTER": {"CRM_ACTIVITY_ID": calls}}))
     except BitrixError as exc:
         if exc.status in (401, 403) or exc.code in ("ACCESS_DENIED", "insufficient_scope", "ERROR_METHOD_NOT_FOUND"):
-            return []  # no telephony scope: the activity's own duration and MISSED_CALL flag decide
+            return []
         raise
 
 

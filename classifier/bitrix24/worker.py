@@ -35,6 +35,7 @@ NOT_LOGGED = frozenset({"in_future", "no_date", "not_interaction", "no_comment"}
 @dataclass
 class Stats:
     taken: int = 0
+    queued: int = 0  # a comment or an activity sent its deal to the inbox
     judged: int = 0
     skipped: int = 0
     failed: int = 0
@@ -42,7 +43,7 @@ class Stats:
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: "Stats") -> None:
-        for name in ("taken", "judged", "skipped", "failed", "writes"):
+        for name in ("taken", "queued", "judged", "skipped", "failed", "writes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
 
@@ -105,10 +106,17 @@ class Worker:
             return self._via_call(entity_id)
         return Stats(skipped=1)
 
+    def _queue_owner(self, owner_type: int, owner_id: str, cause: str) -> Stats:
+        """Judge the deal or lead in the inbox's next round, so that the call, its activity and its comment,
+        which arrive as three events, cost one judgement of the deal."""
+        kind = "deal" if owner_type == DEAL else "lead"
+        self.store.enqueue([(kind, owner_id, f"VIA_{cause}")])
+        return Stats(queued=1)
+
     def _owners_known(self, kind: str, entity_id: str) -> Stats:
         """A deleted comment or activity: judge again the deal it was on, if we saw it there."""
         deal = self.store.deal_of(kind, entity_id)
-        return self.judge_owner(DEAL, deal) if deal else Stats(skipped=1)
+        return self._queue_owner(DEAL, deal, kind.upper()) if deal else Stats(skipped=1)
 
     def _via_comment(self, comment_id: str, event: str) -> Stats:
         comment = None if event.endswith("DELETE") else read_one(self.gateway, "crm.timeline.comment.get", comment_id)
@@ -118,7 +126,7 @@ class Worker:
             return Stats(skipped=1)
         kind, owner = str(comment.get("ENTITY_TYPE") or "").lower(), str(comment.get("ENTITY_ID") or "")
         if kind in ("deal", "lead") and owner:
-            return self.judge_owner(DEAL if kind == "deal" else LEAD, owner)
+            return self._queue_owner(DEAL if kind == "deal" else LEAD, owner, "COMMENT")
         return Stats(skipped=1)
 
     def _via_activity(self, activity_id: str, event: str) -> Stats:
@@ -131,8 +139,8 @@ class Worker:
         stats = Stats()
         for owner_type, owner_id in parsed.owners:
             if owner_type in (DEAL, LEAD):
-                stats.add(self.judge_owner(owner_type, owner_id))
-        if not stats.judged:
+                stats.add(self._queue_owner(owner_type, owner_id, "ACTIVITY"))
+        if not stats.queued:
             stats.skipped += 1
         return stats
 
