@@ -1075,23 +1075,32 @@ class FakePortal:
 
 
 def seed_demo(portal: FakePortal) -> str:
-    """A manager, a client and one deal with a connected call and the manager's comment on it."""
+    """A manager, a client and two correct deals: one with a connected call and an expanded comment on it,
+    one with a missed call noted «НД». Returns the first deal's ID."""
     portal.add_user(portal.webhook_user_id, "Integration", "Robot")
     manager = portal.add_user("7", "Anna", "Smirnova")
     client = portal.add_contact(NAME="Ivan", LAST_NAME="Petrov", PHONE=["+79161234567"])
-    deal = portal.add_deal(TITLE="20 office chairs", STAGE_ID="PREPARATION", OPPORTUNITY="150000.00",
-                           ASSIGNED_BY_ID=manager)
-    portal.set_deal_contacts(deal, [client])
-    portal.set_product_rows(deal, [{"PRODUCT_NAME": "Office chair", "PRICE": 7500, "QUANTITY": 20}])
-    portal.log_call(deal, user_id=manager, at=portal._now() - timedelta(hours=2), duration=340,
-                    comment="Созвонились с Иваном: нужны 20 кресел до пятницы, договорились выставить счёт сегодня.")
-    return deal
+    created = portal._now() - timedelta(days=90)
+    deals = []
+    for title in ("20 office chairs", "Meeting room tables"):
+        deal = portal.add_deal(TITLE=title, STAGE_ID="PREPARATION", OPPORTUNITY="150000.00", CURRENCY_ID="RUB",
+                               ASSIGNED_BY_ID=manager, LEAD_ID="201", UF_CRM_PRODUCT_GROUP="45", DATE_CREATE=created)
+        portal.set_deal_contacts(deal, [client])
+        portal.set_product_rows(deal, [{"PRODUCT_NAME": "Office chair", "PRICE": 7500, "QUANTITY": 20}])
+        deals.append(deal)
+    portal.log_call(deals[0], user_id=manager, at=portal._now() - timedelta(hours=2), duration=340,
+                    comment="Обсудили 20 кресел: клиенту дорого, согласовали скидку 5%, счёт выставлю сегодня, "
+                            "созвон в пятницу в 11:00.")
+    portal.log_call(deals[1], user_id=manager, at=portal._now() - timedelta(hours=1), connected=False, comment="НД")
+    return deals[0]
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="A fake Bitrix24 portal to try the integration by hand.")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--events-to", help="the URL that receives the outgoing-webhook events")
+    parser.add_argument("--env-file", help="also write the crmqc settings for this portal to this file, "
+                                           "as `export` lines for the shell's `.`")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a script's kill stops it as cleanly as Ctrl-C
     portal = FakePortal().start(port=args.port)
@@ -1105,7 +1114,15 @@ def main(argv=None) -> None:
     print(f"  member_id:          {portal.member_id}")
     print(f"  application token:  {portal.application_token}")
     print(f"  events to:          {args.events_to or '(none: pass --events-to)'}")
-    print(f"Demo deal {deal} seeded. Ctrl-C stops.")
+    if args.env_file:
+        Path(args.env_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.env_file).write_text(
+            f"export CRMQC_B24_WEBHOOK_URL={portal.webhook_url}\n"
+            f"export CRMQC_B24_APPLICATION_TOKEN={portal.application_token}\n"
+            f"export CRMQC_B24_MEMBER_ID={portal.member_id}\n"
+            f"export CRMQC_B24_CA_BUNDLE={portal.ca_file}\n", encoding="utf-8")
+        print(f"  settings written to {args.env_file}")
+    print(f"Demo deals {deal} and {int(deal) + 1} seeded. Ctrl-C stops.", flush=True)
     try:
         while True:
             time.sleep(3600)
