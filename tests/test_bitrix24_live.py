@@ -122,6 +122,29 @@ def test_a_stop_comment_after_a_connected_call_names_what_is_missing(live):
     assert "не указано" in entry["text"] and "договорились" in entry["text"]
 
 
+def test_repeated_and_reordered_events_in_the_documented_shape_give_one_result(portal, tmp_path, checker):
+    settings = integration(portal, tmp_path)
+    app = create_app(Settings(store_path=tmp_path / "labels.db"), checker=checker, b24=settings)
+    store = Store(settings.database_url)
+    store.set_watermark(sweep.FULL_AT, str(time.time()))
+    store.set_watermark(sweep.INCREMENTAL_AT, str(time.time()))
+    with Served(app) as served:
+        portal.subscribe(served.url + "/v1/bitrix24/events", comment_shape="id")  # data[ID], as the docs show
+        portal.emit_faults(repeat=0.6, reorder=True, seed=3)
+        portal.pause_events()
+        deals = [correct_deal(portal) for _ in range(3)]
+        for deal in deals:
+            portal.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(hours=1), duration=200,
+                            comment=EXPANDED)
+        portal.resume_events()
+        assert portal.wait_events(20)
+        worker = make_worker(store, settings, checker)
+        worker.drain()
+    assert all(str(portal.deals[d][settings.field_active]) == "1" for d in deals)
+    assert sorted(m["entityId"] for m in portal.log_messages) == sorted(int(d) for d in deals)
+    assert [m for m, _ in portal.writes].count("crm.deal.update") == 3
+
+
 def test_our_own_writes_come_back_as_events_and_are_skipped(live):
     portal, store, settings = live
     deal = correct_deal(portal)
