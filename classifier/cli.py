@@ -310,18 +310,27 @@ def cmd_suspects(args) -> int:
 
 
 def cmd_audit(args) -> int:
+    from dataclasses import replace
     from datetime import datetime
 
     from .audit.report import AuditError, run_audit
-    from .crm.settings import load_settings
+    from .crm.settings import load_settings, portal_url
     try:
         now = datetime.fromisoformat(args.now) if args.now else None
     except ValueError:
         raise CliError(f"--now: expected an ISO datetime like 2026-11-20T12:00:00+03:00, got {args.now!r}") from None
+    settings = load_settings(config.RULES_DIR / "crm.yaml")
+    if args.portal_url is not None:
+        try:
+            settings = replace(settings, portal_url=portal_url(args.portal_url))
+        except ValueError as exc:
+            raise CliError(f"--portal-url: {str(exc).removeprefix('portal URL: ')}") from None
     _output_dir(args.out, "--out")
+    if args.runs is not None:
+        _output_dir(args.runs, "--runs")
     try:
         summary = run_audit(args.dir, args.out, _checker(args).classify_many, now=now, csv_dialect=args.csv_dialect,
-                            settings=load_settings(config.RULES_DIR / "crm.yaml"))
+                            settings=settings, runs_dir=args.runs)
     except AuditError as exc:
         raise CliError(str(exc)) from exc
     print("\n".join(summary.lines()))
@@ -538,11 +547,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="the CRM rules over a folder of Bitrix24 REST exports: CSV + HTML report")
     p.add_argument("dir", type=Path, help="folder with deals.json, activities.json, comments.json, contacts.json, "
-                                          "leads.json (+ optional product_rows.json, deal_contacts.json, ...)")
+                                          "leads.json (+ optional product_rows.json, deal_contacts.json, users.json, "
+                                          "statuses.json, deal_fields.json, ...; README: Audit)")
     p.add_argument("--out", type=Path, default=config.ROOT / "var" / "audit", help="where to write the report")
     p.add_argument("--now", help="audit as of this ISO datetime (default: now)")
     p.add_argument("--csv-dialect", choices=("excel-ru", "comma"), default="excel-ru",
-                   help="excel-ru: «;»-separated, opens in Russian Excel (default); comma: plain CSV; both with a BOM")
+                   help="excel-ru: «;»-separated with decimal commas, opens in Russian Excel (default); comma: plain "
+                        "CSV; both with a BOM")
+    p.add_argument("--portal-url", help="the portal's address, e.g. https://example.bitrix24.ru: every deal, contact "
+                                        "and lead becomes a link (default: portal.url in rules/crm.yaml)")
+    p.add_argument("--runs", type=Path, help="where runs are kept and the previous one is read from "
+                                             "(default: OUT/runs)")
     p.set_defaults(func=cmd_audit)
 
     b24 = sub.add_parser("bitrix24", help="the live Bitrix24 integration (README: Connect your Bitrix24)") \

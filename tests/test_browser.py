@@ -162,3 +162,59 @@ def test_the_api_docs_render_without_internet(page, base_url):
     sync_api.expect(page.locator(".swagger-ui .info .title")).to_contain_text("crmqc", timeout=10_000)
     sync_api.expect(page.locator(".opblock-summary-path").first).to_be_visible()
     assert all(u.startswith(base_url) for u in requested), [u for u in requested if not u.startswith(base_url)]
+
+
+# --- the audit report at phone width ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def audit_page(tmp_path_factory):
+    """report.html of the sample export, audited twice (so the change table and the trend chart are there)."""
+    from datetime import datetime
+
+    from classifier import config
+    from classifier.audit.report import run_audit
+    from classifier.crm.settings import CrmSettings
+    from tests.test_crm_audit import twelve_words_judge
+    out = tmp_path_factory.mktemp("audit")
+    settings = CrmSettings(portal_url="https://example.bitrix24.ru")
+    for day in ("2026-11-06", "2026-11-13", "2026-11-20"):
+        run_audit(config.DATA_DIR / "sample_export", out, twelve_words_judge,
+                  datetime.fromisoformat(f"{day}T12:00:00+03:00"), settings=settings)
+    return out / "report.html"
+
+
+OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if ((o === "auto" || o === "scroll") && p.getBoundingClientRect().right <= width + 0.5) return true; }
+    return false; };
+  const bad = [];
+  for (const t of document.querySelectorAll("table")) {
+    const r = t.getBoundingClientRect();
+    const name = (t.closest("[aria-label]") || t).getAttribute("aria-label");
+    if (r.right > width + 0.5 && !scrolls(t)) bad.push("table: " + name);
+  }
+  for (const s of document.querySelectorAll("svg")) {
+    if (s.getBoundingClientRect().right > width + 0.5) bad.push("chart: " + s.getAttribute("aria-label"));
+  }
+  return {width, page: document.documentElement.scrollWidth, bad,
+          tables: document.querySelectorAll("table").length, charts: document.querySelectorAll("svg").length};
+}"""
+
+
+def test_the_audit_report_reads_at_phone_width(page, audit_page):
+    phone = page.context.browser.new_page(viewport={"width": 375, "height": 812}, device_scale_factor=2,
+                                          is_mobile=True)
+    try:
+        phone.goto(audit_page.as_uri())
+        found = phone.evaluate(OVERFLOW)
+        assert found["tables"] >= 8 and found["charts"] == 4, found
+        assert found["bad"] == [], found
+        assert found["page"] <= found["width"] == 375, "the page itself never scrolls sideways"
+        # a wide table scrolls inside its own box, and the box can be reached from the keyboard
+        box = phone.locator('[aria-label="Сделки"]')
+        assert box.evaluate("b => b.scrollWidth > b.clientWidth") and box.get_attribute("tabindex") == "0"
+        assert phone.locator("polyline").count() >= 1
+    finally:
+        phone.close()

@@ -66,9 +66,12 @@ def test_report_csv_has_a_decision_per_deal(report, deal, status, correct, viola
 MANAGERS = [
     ("7", "incorrect_deals", "1"), ("7", "inactive_deals", "3"), ("7", "duplicate_deals", "1"),
     ("9", "invalid_contacts", "4"), ("9", "duplicate_contacts", "4"), ("9", "leads_converted_without_touch", "1"),
-    ("9", "leads_converted_without_comment", "1"), ("9", "expanded_share", "0.50"),
-    ("12", "incorrect_deals", "2"), ("12", "leads_converted", "0"), ("12", "expanded_share", "1.00"),
+    ("9", "leads_converted_without_comment", "1"), ("9", "expanded_share", "0,50"),
+    ("12", "incorrect_deals", "2"), ("12", "leads_converted", "0"), ("12", "expanded_share", "1,00"),
     ("7", "manager", "Ольга Смирнова"),
+    # closed deals are counted, and inactive ones are a share of the open deals only
+    ("12", "open_deals", "3"), ("12", "won_deals", "1"), ("12", "lost_deals", "1"), ("12", "inactive_share", "0,67"),
+    ("7", "inactive_share", "0,60"), ("7", "incorrect_share", "0,20"), ("9", "invalid_contacts_share", "0,80"),
 ]
 
 
@@ -90,7 +93,7 @@ def test_html_is_self_contained(report):
     assert page.startswith("<!doctype html>") and "<style>" in page and page.count("<svg") == 3
     for external in ("<link", "<script", "src=", "url(", "@import"):
         assert external not in page
-    assert "Ольга Смирнова (7)" in page and "Не заполнена товарная группа" in page
+    assert "Ольга Смирнова" in page and "Ольга Смирнова (7)" not in page and "Не заполнена товарная группа" in page
     assert "201 Иванов Пётр Сергеевич, 202 Иванов Петр Сергеевич, 211 Иванов П." in page
 
 
@@ -160,6 +163,8 @@ def test_the_csv_opens_in_russian_excel_by_default(report, tmp_path):
     summary = run_audit(SAMPLE, tmp_path, twelve_words_judge, AS_OF, csv_dialect="comma")
     assert rows(tmp_path / "report.csv", ",") .keys() == rows(report[0] / "report.csv").keys()
     assert summary.deals == report[1].deals
+    assert rows(tmp_path / "managers.csv", ",")["9"]["expanded_share"] == "0.50", "a decimal point in plain CSV"
+    assert rows(report[0] / "managers.csv")["9"]["expanded_share"] == "0,50", "a decimal comma for Russian Excel"
 
 
 # --- signals of gaming across the export ---------------------------------------------------------------------

@@ -3,17 +3,20 @@
 Reads the lists the list methods return (``deals.json``, ``activities.json``, ``comments.json``,
 ``contacts.json``, ``leads.json``; each a JSON list or the ``{"result": [...]}`` envelope) and,
 when present, ``product_rows.json`` and ``deal_contacts.json`` (deal ID → rows),
-``call_stats.json``, ``chat_history.json`` (session ID → history) and ``users.json`` (names of
-managers). Writes ``report.csv`` (a decision per deal), ``managers.csv`` (counts per
-ASSIGNED_BY_ID) and a self-contained ``report.html``.
+``call_stats.json``, ``chat_history.json`` (session ID → history), and for names instead of IDs
+``users.json`` (``user.get``), ``statuses.json`` (``crm.status.list``) and ``deal_fields.json``
+(``crm.deal.fields`` or ``crm.deal.userfield.list``: the product-group items). Writes ``report.csv``
+(a decision per deal), ``managers.csv`` (counts and shares per ASSIGNED_BY_ID) and a self-contained
+``report.html``, and keeps the run (:mod:`classifier.audit.runs`) so that the next report shows the
+change per manager.
 """
 
 import csv
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 
 from .. import fileio
@@ -48,17 +51,30 @@ from ..crm.records import (
 )
 from ..crm.settings import CrmSettings, load_settings
 from ..crm.touches import Touch, comment_texts
-from .html import render_report
+from .html import active_until_note, render_report
+from .names import Names, group_names, stage_names, user_name
+from .runs import RunHistory, load_history, save_run
 
 REQUIRED = ("deals.json", "activities.json", "comments.json", "contacts.json", "leads.json")
 REPORT_COLUMNS = ("deal_id", "title", "assigned_by_id", "manager", "status", "correct", "violations", "active",
                   "active_until", "days_left", "last_touch_at", "last_touch_kind", "last_touch_activity_id",
-                  "counted_touches", "interactions", "duplicate_of", "reused_touches", "promises_broken")
-COUNT_COLUMNS = ("deals", "incorrect_deals", "inactive_deals", "duplicate_deals", "contacts", "invalid_contacts",
-                 "duplicate_contacts", "leads_converted", "leads_converted_without_touch",
-                 "leads_converted_without_comment", "comments", "expanded_comments", "reused_comments", "promises",
-                 "promises_kept", "promises_broken", "late_comments")
-MANAGER_COLUMNS = ("assigned_by_id", "manager", *COUNT_COLUMNS, "expanded_share", "burst")
+                  "counted_touches", "interactions", "duplicate_of", "reused_touches", "promises_broken", "stage",
+                  "contact", "product_group", "active_until_note", "url")
+COUNT_COLUMNS = ("deals", "open_deals", "won_deals", "lost_deals", "incorrect_deals", "inactive_deals",
+                 "duplicate_deals", "contacts", "invalid_contacts", "duplicate_contacts", "leads_converted",
+                 "leads_converted_without_touch", "leads_converted_without_comment", "comments", "expanded_comments",
+                 "counted_touches", "reused_comments", "promises", "promises_kept", "promises_broken", "late_comments")
+# share → (part, whole): inactive deals are counted among the open ones, closed deals are not checked for activity
+SHARES = {
+    "incorrect_share": ("incorrect_deals", "deals"),
+    "inactive_share": ("inactive_deals", "open_deals"),
+    "duplicate_share": ("duplicate_deals", "deals"),
+    "invalid_contacts_share": ("invalid_contacts", "contacts"),
+    "expanded_share": ("expanded_comments", "comments"),
+    "reused_share": ("reused_comments", "touches_with_comment"),
+    "promises_broken_share": ("promises_broken", "promises_checked"),
+}
+MANAGER_COLUMNS = ("assigned_by_id", "manager", *COUNT_COLUMNS, *SHARES, "burst")
 
 
 class AuditError(Exception):
@@ -78,6 +94,9 @@ class Export:
     chats: tuple[ChatSession, ...] = ()
     users: dict[str, str] = field(default_factory=dict)  # ID → name
     staff_emails: tuple[str, ...] = ()  # users' EMAIL: never a client's address
+    stages: dict[str, str] = field(default_factory=dict)  # deal STATUS_ID → name (statuses.json)
+    lead_statuses: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)  # product-group option ID → label (deal_fields.json)
 
 
 def _load(path: Path):
@@ -150,8 +169,18 @@ def _users(folder: Path) -> list[dict]:
     return [u for u in read_list(folder, "users.json", required=False) if isinstance(u, dict) and u.get("ID")]
 
 
-def _user_name(user: dict) -> str:
-    return " ".join(str(user.get(k) or "").strip() for k in ("NAME", "LAST_NAME")).strip()
+def read_any(folder: Path, name: str):
+    """The unwrapped content of an optional file, None when absent."""
+    path = folder / name
+    return bitrix.unwrap(_load(path)) if path.is_file() else None
+
+
+def _groups(folder: Path, settings: CrmSettings) -> dict[str, str]:
+    fields = read_any(folder, "deal_fields.json")
+    if fields is not None and not isinstance(fields, (dict, list)):
+        raise AuditError("deal_fields.json: expected the crm.deal.fields object or crm.deal.userfield.list rows, "
+                         f"got {type(fields).__name__}")
+    return group_names(fields, settings.product_group_field)
 
 
 def read_export(folder: Path, settings: CrmSettings) -> Export:
@@ -160,6 +189,7 @@ def read_export(folder: Path, settings: CrmSettings) -> Export:
         raise AuditError(f"{folder}: not a folder")
     chats = read_keyed(folder, "chat_history.json") or {}
     users = _users(folder)
+    stages, lead_statuses = stage_names(read_list(folder, "statuses.json", required=False))
     return Export(
         deals=_deals(folder, settings),
         activities=parse_file("activities.json", read_list(folder, "activities.json"),
@@ -170,8 +200,9 @@ def read_export(folder: Path, settings: CrmSettings) -> Export:
         call_stats=parse_file("call_stats.json", read_list(folder, "call_stats.json", required=False),
                               bitrix.call_stat_from_bitrix, settings),
         chats=_parse_keyed("chat_history.json", lambda: bitrix.chats_from_bitrix(chats, settings)),
-        users={str(u["ID"]): _user_name(u) for u in users},
+        users={str(u["ID"]): user_name(u) for u in users},
         staff_emails=tuple(str(u["EMAIL"]) for u in users if isinstance(u.get("EMAIL"), str) and u["EMAIL"]),
+        stages=stages, lead_statuses=lead_statuses, groups=_groups(folder, settings),
     )
 
 
@@ -210,15 +241,25 @@ class ManagerLine:
     counts: dict[str, int]
     burst: bool = False  # many comments written late just before the audit (a pattern, not a violation)
 
+    def whole(self, key: str) -> int:
+        if key == "touches_with_comment":  # touches a comment would have made: counted and reused
+            return self.counts["counted_touches"] + self.counts["reused_comments"]
+        if key == "promises_checked":  # kept or broken: a pending promise is not due yet
+            return self.counts["promises_kept"] + self.counts["promises_broken"]
+        return self.counts[key]
+
+    def share(self, name: str) -> float | None:
+        part, whole = SHARES[name]
+        total = self.whole(whole)
+        return self.counts[part] / total if total else None
+
     @property
     def expanded_share(self) -> float | None:
-        total = self.counts["comments"]
-        return self.counts["expanded_comments"] / total if total else None
+        return self.share("expanded_share")
 
     def row(self) -> dict:
-        share = self.expanded_share
         return {"assigned_by_id": self.manager_id, "manager": self.name, **self.counts,
-                "expanded_share": "" if share is None else f"{share:.2f}", "burst": int(self.burst)}
+                **{name: self.share(name) for name in SHARES}, "burst": int(self.burst)}
 
 
 @dataclass(frozen=True)
@@ -232,6 +273,8 @@ class AuditResult:
     leads: tuple[tuple[Lead, ConversionDecision], ...]  # converted leads only
     managers: tuple[ManagerLine, ...]
     bursts: tuple[Burst, ...] = ()
+    names: Names = field(default_factory=Names)
+    period: tuple[date, date] | None = None  # the first and the last day the export holds records of
 
     def duplicates_of(self, deal_id: str) -> list[str]:
         return sorted({d for g in self.deal_groups if deal_id in g.deal_ids for d in g.deal_ids} - {deal_id})
@@ -261,6 +304,9 @@ class AuditSummary:
     promises: int = 0
     promises_broken: int = 0
     bursts: tuple[str, ...] = ()  # managers showing the pattern
+    run: Path | None = None  # where this run was kept
+    previous_run: str | None = None  # the as_of of the run it was compared with
+    skipped_runs: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         return [
@@ -274,6 +320,9 @@ class AuditSummary:
             f"{self.promises_broken} of {self.promises} promised steps without an interaction, "
             f"late comments before the audit: {', '.join(self.bursts) or 'no manager'}",
             *(f"wrote {p}" for p in self.files),
+            *([f"kept the run in {self.run} (compared with the run as of {self.previous_run})"
+               if self.previous_run else f"kept the run in {self.run} (the first one there)"] if self.run else []),
+            *(f"skipped {name} in the runs folder: not an audit run" for name in self.skipped_runs),
         ]
 
 
@@ -363,7 +412,22 @@ def apply_rules(export: Export, judge: Judge, settings: CrmSettings, now: dateti
     parts = _counted_parts(deals, deal_groups, contacts, contact_groups, leads)
     return AuditResult(as_of=now, export=export, deals=deals, deal_groups=deal_groups, contacts=contacts,
                        contact_groups=contact_groups, leads=leads,
-                       managers=_manager_lines(parts, export, verdicts, settings, bursts), bursts=bursts)
+                       managers=_manager_lines(parts, export, verdicts, settings, bursts), bursts=bursts,
+                       names=names_of(export, settings), period=period_of(export, settings, now))
+
+
+def names_of(export: Export, settings: CrmSettings) -> Names:
+    return Names(users=export.users, stages=export.stages, lead_statuses=export.lead_statuses,
+                 groups={**settings.product_groups, **export.groups},
+                 contacts={c.id: c.full_name for c in export.contacts if c.full_name}, portal_url=settings.portal_url)
+
+
+def period_of(export: Export, settings: CrmSettings, now: datetime) -> tuple[date, date] | None:
+    """The first and last calendar day (portal time) of what the export records up to ``now``."""
+    moments = [d.created for d in export.deals] + [a.start for a in export.activities]
+    moments += [c.created for c in export.comments] + [lead.created for lead in export.leads]
+    days = sorted(m.astimezone(settings.portal_tz).date() for m in moments if m and m <= now)
+    return (days[0], days[-1]) if days else None
 
 
 def manager(record) -> str:
@@ -376,6 +440,9 @@ def _counted_parts(deals, deal_groups, contacts, contact_groups, leads) -> dict[
     in_contact_groups = {i for g in contact_groups for i in g.contact_ids}
     return {
         "deals": [manager(d) for d, _ in deals],
+        "open_deals": [manager(d) for d, x in deals if x.status == "open"],
+        "won_deals": [manager(d) for d, x in deals if x.status == "won"],
+        "lost_deals": [manager(d) for d, x in deals if x.status == "lost"],
         "incorrect_deals": [manager(d) for d, x in deals if not x.correct],
         "inactive_deals": [manager(d) for d, x in deals if x.status == "open" and not x.active],
         "duplicate_deals": [manager(d) for d, _ in deals if d.id in in_deal_groups],
@@ -386,6 +453,7 @@ def _counted_parts(deals, deal_groups, contacts, contact_groups, leads) -> dict[
         "leads_converted_without_touch": [manager(lead) for lead, x in leads if "no_touch" in x.codes],
         "leads_converted_without_comment": [manager(lead) for lead, x in leads
                                             if x.reasons and "no_touch" not in x.codes],
+        "counted_touches": [manager(d) for d, x in deals for t in x.touches if t.counted],
         "reused_comments": [manager(d) for d, x in deals for t in x.touches if t.why_not == "reused_comment"],
         "promises": [manager(d) for d, x in deals for _ in x.promises],
         "promises_kept": [manager(d) for d, x in deals for p in x.promises if p.state == "kept"],
@@ -395,8 +463,9 @@ def _counted_parts(deals, deal_groups, contacts, contact_groups, leads) -> dict[
 
 # --- writing the report ---------------------------------------------------------------------------------
 
-def deal_row(deal: Deal, decision: DealDecision, result: AuditResult) -> dict:
+def deal_row(deal: Deal, decision: DealDecision, result: AuditResult, settings: CrmSettings) -> dict:
     last = decision.last_touch
+    names = result.names
     return {
         "deal_id": deal.id, "title": deal.title, "assigned_by_id": deal.assigned_by_id or "",
         "manager": result.export.users.get(deal.assigned_by_id or "", ""), "status": decision.status,
@@ -409,6 +478,9 @@ def deal_row(deal: Deal, decision: DealDecision, result: AuditResult) -> dict:
         "duplicate_of": " ".join(result.duplicates_of(deal.id)),
         "reused_touches": sum(t.why_not == "reused_comment" for t in decision.touches),
         "promises_broken": sum(p.state == "broken" for p in decision.promises),
+        "stage": names.stage(deal.stage_id), "contact": ", ".join(names.contact(c) for c in deal.contact_ids),
+        "product_group": ", ".join(names.group(g) for g in deal.product_groups),
+        "active_until_note": active_until_note(deal, decision, settings), "url": names.url("deal", deal.id),
     }
 
 
@@ -417,23 +489,44 @@ def deal_row(deal: Deal, decision: DealDecision, result: AuditResult) -> dict:
 CSV_DIALECTS = {"excel-ru": ";", "comma": ","}
 
 
+def _cell(value, dialect: str):
+    """A share as «0,50» for Russian Excel (its decimal separator is a comma), «0.50» for plain CSV."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.2f}"
+        return text.replace(".", ",") if dialect == "excel-ru" else text
+    return value
+
+
 def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict], dialect: str = "excel-ru") -> Path:
     with fileio.replacing(path, encoding="utf-8-sig") as f:
         writer = csv.DictWriter(f, fieldnames=columns, delimiter=CSV_DIALECTS[dialect])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _cell(v, dialect) for k, v in row.items()} for row in rows)
     return path
 
 
-def write_report(result: AuditResult, out_dir: Path, settings: CrmSettings,
-                 csv_dialect: str = "excel-ru") -> tuple[Path, ...]:
+def write_report(result: AuditResult, out_dir: Path, settings: CrmSettings, csv_dialect: str = "excel-ru",
+                 history: RunHistory | None = None) -> tuple[Path, ...]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = write_csv(out_dir / "report.csv", REPORT_COLUMNS, [deal_row(d, x, result) for d, x in result.deals],
-                       csv_dialect)
+    report = write_csv(out_dir / "report.csv", REPORT_COLUMNS,
+                       [deal_row(d, x, result, settings) for d, x in result.deals], csv_dialect)
     managers = write_csv(out_dir / "managers.csv", MANAGER_COLUMNS, [m.row() for m in result.managers], csv_dialect)
     page = out_dir / "report.html"
-    fileio.write_text(page, render_report(result, settings))
+    fileio.write_text(page, render_report(result, settings, history or RunHistory(), run_record(result)))
     return report, managers, page
+
+
+def run_record(result: AuditResult) -> dict:
+    """What the next run compares itself with: per manager, every count and share of this one."""
+    return {
+        "version": 1, "as_of": result.as_of.isoformat(),
+        "period": [d.isoformat() for d in result.period] if result.period else None,
+        "deals": len(result.deals),
+        "managers": {m.manager_id: {"name": m.name, **m.counts, **{k: m.share(k) for k in SHARES},
+                                    "burst": m.burst} for m in result.managers},
+    }
 
 
 def summarize(result: AuditResult, files: tuple[Path, ...]) -> AuditSummary:
@@ -452,9 +545,15 @@ def summarize(result: AuditResult, files: tuple[Path, ...]) -> AuditSummary:
 
 
 def run_audit(export_dir, out_dir, judge: Judge, now: datetime | None = None,
-              settings: CrmSettings | None = None, csv_dialect: str = "excel-ru") -> AuditSummary:
-    """Read the export in ``export_dir``, apply the rules as of ``now``, write the report to ``out_dir``."""
+              settings: CrmSettings | None = None, csv_dialect: str = "excel-ru", runs_dir=None) -> AuditSummary:
+    """Read the export in ``export_dir``, apply the rules as of ``now``, write the report to ``out_dir``
+    and keep the run in ``runs_dir`` (default ``out_dir/runs``), where the previous runs are read from."""
     settings = settings or load_settings()
     export = read_export(Path(export_dir), settings)
     result = apply_rules(export, judge, settings, aware(now, settings))
-    return summarize(result, write_report(result, Path(out_dir), settings, csv_dialect))
+    runs = Path(runs_dir) if runs_dir is not None else Path(out_dir) / "runs"
+    history = load_history(runs, result.as_of)
+    summary = summarize(result, write_report(result, Path(out_dir), settings, csv_dialect, history))
+    kept = save_run(runs, run_record(result))
+    return replace(summary, run=kept, previous_run=history.previous["as_of"] if history.previous else None,
+                   skipped_runs=history.skipped)

@@ -53,6 +53,7 @@ class CrmSettings:
     employee_emails: tuple[str, ...] = ()
     corporate_domains: tuple[str, ...] = ()
     portal_tz: tzinfo = MSK
+    portal_url: str = ""  # https://<portal>: reports link every deal, contact and lead there
     # signals of gaming (classifier/crm/gaming.py)
     reuse_similarity: float = 0.6
     reuse_shingle_words: int = 2
@@ -161,6 +162,14 @@ def _region(value) -> str:
     return value
 
 
+def _portal_url(value) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not re.fullmatch(r"https?://[A-Za-z0-9.-]+(?::\d+)?/?", value.strip()):
+        raise ValueError(f"expected the portal's address like https://example.bitrix24.ru, got {value!r}")
+    return value.strip().rstrip("/")
+
+
 def _offset(value) -> tzinfo:
     match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", str(value)) if isinstance(value, str) else None
     if not match:
@@ -200,6 +209,7 @@ SCHEMA = {
     },
     "portal": {
         "utc_offset": ("portal_tz", _offset),
+        "url": ("portal_url", _portal_url),
     },
     "reuse": {
         "similarity": ("reuse_similarity", _share),
@@ -242,6 +252,14 @@ def _section_values(name: str, section, path: Path) -> dict:
         except ValueError as exc:
             raise CrmSettingsError(f"{path.name}: {name}.{key}: {exc}") from None
     return values
+
+
+def portal_url(value) -> str:
+    """``value`` as the portal URL setting (for a command-line option), or :class:`CrmSettingsError`."""
+    try:
+        return _portal_url(value)
+    except ValueError as exc:
+        raise CrmSettingsError(f"portal URL: {exc}") from None
 
 
 def load_settings(path: Path | str = CRM_YAML) -> CrmSettings:
