@@ -133,3 +133,25 @@ def test_explain_gives_lemmas_and_spans(checker):
 def test_batch_equals_single(checker):
     texts = [t for ts in CASES.values() for t in ts]
     assert [v.to_dict() for v in checker.classify_many(texts)] == [checker.classify(t).to_dict() for t in texts]
+
+
+def test_a_comment_without_a_stop_phrase_is_not_called_one(checker):
+    """«стоп-фраза или статус звонка» said of a comment with none in it contradicts the text."""
+    text = "Сделал презентацию продукта, клиенту понравилось, ждет договор"
+    verdict = checker.classify(text)
+    assert not verdict.expanded and verdict.rule is None
+    assert verdict.category in ("subject_only", "outcome_only")
+    assert all("Статус звонка" not in hint for hint in verdict.hints)
+
+
+def test_stop_needs_a_stop_phrase_or_a_sure_category_head():
+    import numpy as np
+
+    from classifier.checker import _rejection
+    from classifier.model.linear import Prediction
+    classes = np.array(["expanded", "outcome_only", "padding", "stop", "subject_only"])
+    unsure = Prediction(np.array([0.02]), np.array([0.2]), np.array([0.1]), np.array([[.2, .2, .1, .3, .2]]), classes)
+    sure = Prediction(np.array([0.02]), np.array([0.2]), np.array([0.1]), np.array([[0, 0, 0, .9, .1]]), classes)
+    assert _rejection(unsure, 0, has_stop_phrase=True) == "stop"
+    assert _rejection(unsure, 0, has_stop_phrase=False) == "subject_only"  # missing the weaker fact: agreed
+    assert _rejection(sure, 0, has_stop_phrase=False) == "stop"
