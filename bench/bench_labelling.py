@@ -13,6 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,11 +52,13 @@ def main() -> None:
         started = time.perf_counter()
         report = store.import_csv(pool)
         print(f"imported {report.added:,} comments in {time.perf_counter() - started:.1f} s")
+        # a year of work, the newest label now: /stats reads only today's
+        start, step = datetime.now(UTC) - timedelta(days=365), timedelta(days=365) / max(args.labels, 1)
         with store.transaction() as db:
             db.executemany("INSERT INTO labels(comment_id, annotator, action, label, category, at) "
                            "VALUES (?,?,?,?,?,?)",
                            [(1 + i % args.pool, ("anna", "boris", "vera")[i % 3], "label", 0, "stop",
-                             "2026-12-02T10:00:00+00:00") for i in range(args.labels)])
+                             (start + i * step).isoformat(timespec="seconds")) for i in range(args.labels)])
         store.close()
         settings = Settings(store_path=tmp / "l.db", data_dir=tmp, watch_current=False)
         with TestClient(create_app(settings, checker=CommentChecker.load())) as c:

@@ -210,7 +210,7 @@ def test_a_row_with_more_fields_than_the_header_is_refused(store, tmp_path):
     assert store.pool_size() == 0
 
 
-def test_a_directory_is_not_a_pool_file(store, tmp_path, capsys):
+def test_a_directory_is_not_a_pool(store, tmp_path, capsys):
     with pytest.raises(StoreError, match="is a directory"):
         store.import_csv(tmp_path)
     db = str(tmp_path / "cli.sqlite3")
@@ -299,3 +299,75 @@ def test_a_partial_export_left_by_a_killed_run_is_gone_after_the_next(tmp_path):
     (tmp_path / "labels.csv.partial").write_bytes(b"x" * 1_000_000)  # what kill -9 mid-export leaves
     assert store.export_csv(out) == 1
     assert not (tmp_path / "labels.csv.partial").exists() and read_csv(out)[0]["text"] == "НД"
+
+
+# --- the table of labels in force, kept with every write ----------------------------------------------
+
+CATEGORIES = ("expanded", "subject_only", "outcome_only", "stop", "padding")
+
+
+def _random_history(store, rng, comments=40, steps=400):
+    names = ("anna", "boris", "vera")
+    for _ in range(steps):
+        who, cid = rng.choice(names), rng.randint(1, comments)
+        action = rng.random()
+        if action < 0.75:
+            store.add_label(cid, who, rng.choice(CATEGORIES))
+        elif action < 0.88:
+            store.skip(cid, who)
+        else:
+            store.undo(who)
+
+
+def _slow_current(store) -> set[tuple[int, str, int]]:
+    """The labels in force by the definition (newest `label` row no retract took back), over all rows."""
+    rows = store.db.execute("SELECT * FROM labels ORDER BY id").fetchall()
+    retracted = {r["undoes"] for r in rows if r["action"] == "retract" and r["undoes"] is not None}
+    current = {}
+    for r in rows:
+        if r["action"] == "label" and r["id"] not in retracted:
+            current[r["comment_id"], r["annotator"]] = r["id"]
+    return {(c, a, i) for (c, a), i in current.items()}
+
+
+def test_labels_in_force_match_their_definition_after_any_history(store):
+    rng = random.Random(7)
+    store.import_csv(_pool(store.path.parent, [f"комментарий номер {i}" for i in range(40)]))
+    _random_history(store, rng)
+    got = {(r["comment_id"], r["annotator"], r["id"]) for r in store.current_labels()}
+    assert got == _slow_current(store)
+    for who in ("anna", "boris", "vera"):
+        last = store.db.execute("SELECT comment_id, MAX(id) FROM labels WHERE annotator = ? GROUP BY comment_id",
+                                (who,)).fetchall()
+        skipped = {c for c, i in last if store.db.execute("SELECT action FROM labels WHERE id = ?",
+                                                          (i,)).fetchone()[0] == "skip"}
+        assert store.seen_by(who) == {c for c, a, _ in got if a == who} | skipped
+
+
+def test_rows_written_around_the_store_are_folded_in_on_open(tmp_path):
+    first = Store(tmp_path / "l.db")
+    first.import_csv(_pool(tmp_path, ["первый комментарий", "второй комментарий"]))
+    first.add_label(1, "anna", "stop")
+    with first.transaction() as db:  # an older version of crmqc, or a script, writing labels directly
+        db.execute("INSERT INTO labels(comment_id, annotator, action, label, category, at) "
+                   "VALUES (2, 'boris', 'label', 1, 'expanded', '2026-12-02T10:00:00+00:00')")
+    first.close()
+    again = Store(tmp_path / "l.db")
+    assert {(r["comment_id"], r["annotator"]) for r in again.current_labels()} == {(1, "anna"), (2, "boris")}
+    assert again.annotator("BORIS") == "boris"
+
+
+def test_stats_agreement_equals_the_full_computation(store):
+    from classifier.qa.queue import annotator_stats
+    rng = random.Random(11)
+    store.import_csv(_pool(store.path.parent, [f"комментарий номер {i}" for i in range(40)]))
+    _random_history(store, rng, steps=600)
+    full = agreement(store.current_labels())
+    for who in ("anna", "boris", "vera"):
+        stats = annotator_stats(store, who)
+        expected = {(p["b"] if p["a"] == who else p["a"]): p for p in full["pairs"] if who in (p["a"], p["b"])}
+        assert stats["labelled_total"] == sum(1 for r in store.current_labels() if r["annotator"] == who)
+        for row in stats["agreement"]:
+            assert row["items"] == expected[row["with"]]["items"]
+            assert row["kappa"] == pytest.approx(expected[row["with"]]["kappa"], abs=1e-4)
+            assert row["agree"] == pytest.approx(expected[row["with"]]["agree"], abs=1e-4)

@@ -6,12 +6,12 @@ The HTTP routes over it are in :mod:`classifier.service.routes.labelling`.
 import random
 import statistics
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Literal
 
 from ..checker import contradiction
-from .agreement import agreement
 from .store import Store
 
 Mode = Literal["uncertain", "random", "overlap", "suspects"]
@@ -48,25 +48,23 @@ class PoolScores:
 def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode: str,
                  rng: random.Random) -> int | None:
     annotator = store.annotator(annotator)
-    seen = store.seen_by(annotator)
     if mode == "overlap":
-        others = {r["comment_id"] for r in store.current_labels() if r["annotator"] != annotator}
-        candidates = sorted(others - seen)
+        candidates = store.labelled_by_others(annotator)
         return rng.choice(candidates) if candidates else None
     if mode == "suspects":
+        seen = store.seen_by(annotator)
         scored, threshold = scores.get(store, checker), checker.threshold_in_use
         firmness = {r["comment_id"]: contradiction(scored[r["comment_id"]][0], r["label"], threshold)
                     for r in store.current_labels() if r["comment_id"] not in seen and r["comment_id"] in scored
                     and not scored[r["comment_id"]][1]}
         suspects = [(f, comment_id) for comment_id, f in firmness.items() if f >= SUSPECT_CONFIDENCE]
         return max(suspects)[1] if suspects else None
-    offered = store.comment_ids()
-    candidates = [i for i in offered if i not in seen]
+    candidates = store.unseen_ids(annotator)
     if not candidates:
         return None
     if mode == "random":
         return rng.choice(candidates)
-    scored = scores.get(store, checker, offered)
+    scored = scores.get(store, checker, candidates)
     threshold = checker.threshold_in_use
     ready = [i for i in candidates if i in scored]
     if not ready:
@@ -95,20 +93,42 @@ def why_empty(store: Store, mode: str) -> str:
     return "all_in_data" if counts["in_data"] == counts["pool"] else "all_seen"
 
 
+def cohen_kappa(table: dict[tuple[str, str], int]) -> float | None:
+    """Cohen's kappa from a contingency table {(mine, theirs): count}; 1.0 when both always give one value."""
+    n = sum(table.values())
+    if not n:
+        return None
+    observed = sum(c for (a, b), c in table.items() if a == b) / n
+    mine, theirs = Counter(), Counter()
+    for (a, b), c in table.items():
+        mine[a] += c
+        theirs[b] += c
+    expected = sum(mine[k] * theirs[k] for k in mine) / n / n
+    if expected >= 1.0:
+        return 1.0  # a single shared value: perfect agreement, kappa is undefined (0/0)
+    return (observed - expected) / (1.0 - expected)
+
+
 def annotator_stats(store: Store, annotator: str) -> dict:
+    """The annotator's figures from indexed queries: nothing here reads every label."""
     annotator = store.annotator(annotator)
     today = datetime.now(UTC).date().isoformat()
-    labels = store.current_labels()
-    mine = [r for r in labels if r["annotator"] == annotator]
-    today_rows = [r for r in mine if r["at"].startswith(today)]
+    total, today_rows = store.labelled_by(annotator, today)
     seconds = [r["seconds"] for r in today_rows if r["seconds"]]
-    agree = agreement(labels)
-    pairs = [p for p in agree["pairs"] if annotator in (p["a"], p["b"]) and p["items"]]
+    tables: dict[str, dict] = {}
+    for r in store.pair_counts(annotator):
+        tables.setdefault(r["other"], {})[(r["mine"], r["theirs"])] = r["n"]
+    rows = []
+    for other in sorted(tables):
+        table = tables[other]
+        items = sum(table.values())
+        kappa = cohen_kappa(table)
+        rows.append({"with": other, "items": items, "kappa": None if kappa is None else round(kappa, 4),
+                     "agree": round(sum(c for (a, b), c in table.items() if a == b) / items, 4)})
     return {
         "annotator": annotator,
         "labelled_today": len(today_rows),
-        "labelled_total": len(mine),
+        "labelled_total": total,
         "seconds_per_comment": round(statistics.median(seconds), 1) if seconds else None,
-        "agreement": [{"with": p["b"] if p["a"] == annotator else p["a"], "items": p["items"],
-                       "kappa": p["kappa"], "agree": p["agree"]} for p in pairs],
+        "agreement": rows,
     }

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS labels (
 );
 CREATE INDEX IF NOT EXISTS labels_by_comment ON labels(comment_id, annotator, id);
 CREATE INDEX IF NOT EXISTS labels_by_annotator ON labels(annotator, id);
+CREATE INDEX IF NOT EXISTS labels_by_annotator_at ON labels(annotator, at);
 -- An import is staged here in short transactions, then moved into `comments` by one statement: label
 -- writes are never locked out for the length of a big file, and a killed import leaves only staged rows,
 -- which the next start deletes.
@@ -68,6 +69,22 @@ CREATE TABLE IF NOT EXISTS reviews (
     at          TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reviews_by_comment ON reviews(comment_id, id);
+-- Each annotator's standing on each comment, kept with every write so that reads never scan `labels`:
+-- the label in force (`label_id`, NULL when none is) and whether the last action was a skip. `meta`
+-- holds `latest_upto`, the last labels.id it reflects: rows written any other way are folded in on open.
+CREATE TABLE IF NOT EXISTS latest (
+    comment_id  INTEGER NOT NULL,
+    annotator   TEXT NOT NULL,
+    label_id    INTEGER,
+    skipped     INTEGER NOT NULL DEFAULT 0,
+    shared      INTEGER NOT NULL DEFAULT 0,  -- another annotator has a label in force on the comment too
+    PRIMARY KEY (comment_id, annotator)
+);
+CREATE INDEX IF NOT EXISTS latest_by_annotator ON latest(annotator, label_id);
+CREATE INDEX IF NOT EXISTS latest_shared ON latest(annotator, shared);
+CREATE INDEX IF NOT EXISTS latest_by_label ON latest(label_id);
+CREATE TABLE IF NOT EXISTS annotators (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS models (
     id          INTEGER PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -81,15 +98,18 @@ CREATE TABLE IF NOT EXISTS models (
 # Each annotator's current label of each comment: the newest `label` row no undo took back. An undo's
 # `retract` row names the label it took back (`undoes`); one written before that column existed
 # (`undoes` NULL) took back every earlier label of its comment and annotator.
-CURRENT = """
-SELECT l.* FROM labels l
-JOIN (SELECT MAX(x.id) AS id FROM labels x
-      WHERE x.action = 'label'
-        AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.undoes = x.id)
-        AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.comment_id = x.comment_id AND r.annotator = x.annotator
-                        AND r.id > x.id AND r.action = 'retract' AND r.undoes IS NULL)
-      GROUP BY x.comment_id, x.annotator) m ON m.id = l.id
+IN_FORCE = """
+SELECT MAX(x.id) FROM labels x
+WHERE x.comment_id = t.comment_id AND x.annotator = t.annotator AND x.action = 'label'
+  AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.undoes = x.id)
+  AND NOT EXISTS (SELECT 1 FROM labels r WHERE r.comment_id = x.comment_id AND r.annotator = x.annotator
+                  AND r.id > x.id AND r.action = 'retract' AND r.undoes IS NULL)
 """
+LAST_IS_SKIP = """
+SELECT y.action = 'skip' FROM labels y WHERE y.comment_id = t.comment_id AND y.annotator = t.annotator
+ORDER BY y.id DESC LIMIT 1
+"""
+CURRENT = "SELECT l.* FROM latest t JOIN labels l ON l.id = t.label_id"
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 IMPORT_CHUNK = 5000  # rows staged per transaction
@@ -152,6 +172,7 @@ class Store:
         self.db.executescript(SCHEMA)
         with self.transaction() as db:
             _migrate(db)
+            _fold_in(db)
             db.execute("DELETE FROM import_rows")  # what an import killed before its last step left
 
     def close(self) -> None:
@@ -263,6 +284,18 @@ class Store:
             cursor.row_factory = None
             return [r[0] for r in cursor.execute("SELECT id FROM comments WHERE in_data = 0 ORDER BY id")]
 
+    def _ids(self, sql: str, params: tuple = ()) -> list[int]:
+        with self._lock:
+            cursor = self.db.cursor()
+            cursor.row_factory = None  # plain tuples: a sqlite3.Row per id costs more than the query
+            return [r[0] for r in cursor.execute(sql, params)]
+
+    def unseen_ids(self, annotator: str) -> list[int]:
+        """The comments the queue may offer ``annotator``: not labelled in data/, and neither labelled nor
+        last skipped by them; one indexed query rather than every id and every label in Python."""
+        return self._ids("SELECT id FROM comments WHERE in_data = 0 AND id NOT IN "
+                         "(SELECT comment_id FROM latest WHERE annotator = ?) ORDER BY id", (annotator,))
+
     def pool_texts(self) -> list[sqlite3.Row]:
         """The id and text of every pool comment the queue may offer, by id."""
         return self._rows("SELECT id, text FROM comments WHERE in_data = 0 ORDER BY id")
@@ -292,7 +325,7 @@ class Store:
         «анна»); a new name is kept as given. Raises StoreError for an empty or too long name."""
         name = _annotator(name)
         folded = name.casefold()
-        for known in self._rows("SELECT DISTINCT annotator FROM labels"):
+        for known in self._rows("SELECT name FROM annotators"):
             if known[0].casefold() == folded:
                 return known[0]
         return name
@@ -301,7 +334,7 @@ class Store:
         """As :meth:`annotator`, for a reviewer: the spelling already used in settlements, else in labels."""
         name = _annotator(name, "reviewer")
         folded = name.casefold()
-        known_names = "SELECT DISTINCT reviewer FROM reviews UNION ALL SELECT DISTINCT annotator FROM labels"
+        known_names = "SELECT DISTINCT reviewer FROM reviews UNION ALL SELECT name FROM annotators"
         for known in self._rows(known_names):
             if known[0].casefold() == folded:
                 return known[0]
@@ -317,6 +350,7 @@ class Store:
                 "INSERT INTO labels(comment_id, annotator, action, label, category, note, seconds, at) "
                 "VALUES (?,?,?,?,?,?,?,?)",
                 (comment_id, annotator, "label", LABEL_OF[category], category, note or "", seconds, now()))
+            _fold_in(db)
             return cur.lastrowid
 
     def skip(self, comment_id: int, annotator: str) -> None:
@@ -325,18 +359,20 @@ class Store:
             self._require_comment(comment_id)
             db.execute("INSERT INTO labels(comment_id, annotator, action, at) VALUES (?,?,?,?)",
                        (comment_id, annotator, "skip", now()))
+            _fold_in(db)
 
     def undo(self, annotator: str) -> int | None:
         """Take back the annotator's latest label still in force: a new row naming it, so the label the
         annotator gave that comment before (if any) is in force again. Returns the comment id."""
         annotator = self.annotator(annotator)
         with self.transaction() as db:
-            last = db.execute(CURRENT + " WHERE l.annotator = ? ORDER BY l.id DESC LIMIT 1",
+            last = db.execute(CURRENT + " WHERE t.annotator = ? ORDER BY t.label_id DESC LIMIT 1",
                               (annotator,)).fetchone()
             if last is None:
                 return None
             db.execute("INSERT INTO labels(comment_id, annotator, action, undoes, at) VALUES (?,?,?,?,?)",
                        (last["comment_id"], annotator, "retract", last["id"], now()))
+            _fold_in(db)
         return last["comment_id"]
 
     def current_labels(self) -> list[sqlite3.Row]:
@@ -349,11 +385,30 @@ class Store:
     def seen_by(self, annotator: str) -> set[int]:
         """The comments the annotator has a label on, or skipped last: the queue does not offer them."""
         annotator = self.annotator(annotator)
-        rows = self._rows(
-            f"SELECT comment_id FROM ({CURRENT}) WHERE annotator = ? UNION "
-            "SELECT comment_id FROM labels WHERE action = 'skip' AND id IN "
-            "(SELECT MAX(id) FROM labels WHERE annotator = ? GROUP BY comment_id)", (annotator, annotator))
-        return {r[0] for r in rows}
+        return set(self._ids("SELECT comment_id FROM latest WHERE annotator = ?", (annotator,)))
+
+    def labelled_by(self, annotator: str, day: str) -> tuple[int, list[sqlite3.Row]]:
+        """How many comments the annotator's labels are in force on, and those given on ``day`` (ISO date)."""
+        total = self._row("SELECT COUNT(*) FROM latest WHERE annotator = ? AND label_id IS NOT NULL",
+                          (annotator,))[0]
+        today = self._rows("SELECT l.* FROM labels l JOIN latest t ON t.label_id = l.id "
+                           "WHERE l.annotator = ? AND l.at >= ? AND l.at < ?", (annotator, day, day + "\uffff"))
+        return total, today
+
+    def pair_counts(self, annotator: str) -> list[sqlite3.Row]:
+        """(other annotator, my category, theirs, count) over the comments both have a label in force on."""
+        return self._rows(
+            "SELECT o.annotator AS other, a.category AS mine, b.category AS theirs, COUNT(*) AS n "
+            "FROM latest m JOIN latest o ON o.comment_id = m.comment_id AND o.annotator != m.annotator "
+            "JOIN labels a ON a.id = m.label_id JOIN labels b ON b.id = o.label_id "
+            "WHERE m.annotator = ? AND m.shared = 1 AND m.label_id IS NOT NULL AND o.label_id IS NOT NULL "
+            "GROUP BY o.annotator, a.category, b.category", (annotator,))
+
+    def labelled_by_others(self, annotator: str) -> list[int]:
+        """Comments another annotator has a label in force on and ``annotator`` has not seen."""
+        rows = self._rows("SELECT DISTINCT comment_id FROM latest WHERE annotator != ? AND label_id IS NOT NULL "
+                          "EXCEPT SELECT comment_id FROM latest WHERE annotator = ? ORDER BY 1", (annotator, annotator))
+        return [r[0] for r in rows]
 
     def history(self, comment_id: int) -> list[sqlite3.Row]:
         return self._rows("SELECT * FROM labels WHERE comment_id = ? ORDER BY id", (comment_id,))
@@ -361,7 +416,7 @@ class Store:
     # --- disagreements and their settlements ------------------------------------------------
 
     def _labels_of(self, db, comment_id: int) -> dict[str, str]:
-        rows = db.execute(CURRENT + " WHERE l.comment_id = ? ORDER BY l.annotator", (comment_id,)).fetchall()
+        rows = db.execute(CURRENT + " WHERE t.comment_id = ? ORDER BY l.annotator", (comment_id,)).fetchall()
         return {r["annotator"]: r["category"] for r in rows}
 
     def settle(self, comment_id: int, reviewer: str, category: str, note: str = "") -> dict:
@@ -475,6 +530,29 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS labels_by_undoes ON labels(undoes)")
     if "in_data" not in {r["name"] for r in db.execute("PRAGMA table_info(comments)")}:
         db.execute("ALTER TABLE comments ADD COLUMN in_data INTEGER NOT NULL DEFAULT 0")
+
+
+def _fold_in(db: sqlite3.Connection) -> None:
+    """Bring `latest` and `annotators` up to the newest `labels` row: every (comment, annotator) with a
+    row past `latest_upto` is recomputed. Called in the transaction of every label write (one pair), and
+    on open (a store made before these tables, or rows inserted by hand, e.g. by a benchmark)."""
+    upto = db.execute("SELECT value FROM meta WHERE key = 'latest_upto'").fetchone()
+    upto = int(upto[0]) if upto else 0
+    newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM labels").fetchone()[0]
+    if newest <= upto:
+        return
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS touched (comment_id INTEGER, annotator TEXT, "
+               "PRIMARY KEY (comment_id, annotator))")
+    db.execute("DELETE FROM touched")
+    db.execute("INSERT OR IGNORE INTO touched SELECT comment_id, annotator FROM labels WHERE id > ?", (upto,))
+    db.execute(f"INSERT OR REPLACE INTO latest(comment_id, annotator, label_id, skipped) "
+               f"SELECT t.comment_id, t.annotator, ({IN_FORCE}), COALESCE(({LAST_IS_SKIP}), 0) FROM touched t")
+    db.execute("DELETE FROM latest WHERE label_id IS NULL AND skipped = 0 AND (comment_id, annotator) IN "
+               "(SELECT comment_id, annotator FROM touched)")
+    db.execute("UPDATE latest SET shared = (SELECT COUNT(*) FROM latest z WHERE z.comment_id = latest.comment_id "
+               "AND z.label_id IS NOT NULL) > 1 WHERE comment_id IN (SELECT comment_id FROM touched)")
+    db.execute("INSERT OR IGNORE INTO annotators(name) SELECT DISTINCT annotator FROM touched")
+    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('latest_upto', ?)", (str(newest),))
 
 
 def _whole_rows(reader: csv.DictReader, name: str):
