@@ -177,8 +177,8 @@ def test_shadow_mode_records_everything_and_writes_nothing(portal, tmp_path, che
     assert [m for m, _ in portal.writes] == ["crm.deal.update", "crm.timeline.logmessage.add"]
 
 
-def test_processing_the_same_event_or_sweep_twice_writes_nothing_new(portal, tmp_path, checker):
-    settings = integration(portal, tmp_path)
+def test_processing_the_same_event_or_sweep_twice_writes_nothing_new(portal, tmp_path, checker, database_url):
+    settings = integration(portal, tmp_path, database_url=database_url)  # on SQLite and on PostgreSQL
     store = Store(settings.database_url)
     deals = [correct_deal(portal) for _ in range(3)]
     for deal in deals:
@@ -195,8 +195,8 @@ def test_processing_the_same_event_or_sweep_twice_writes_nothing_new(portal, tmp
     assert portal.writes == first
 
 
-def test_events_dropped_are_caught_up_by_the_sweep(portal, tmp_path, checker):
-    settings = integration(portal, tmp_path)
+def test_events_dropped_are_caught_up_by_the_sweep(portal, tmp_path, checker, database_url):
+    settings = integration(portal, tmp_path, database_url=database_url)
     store = Store(settings.database_url)
     worker = make_worker(store, settings, checker)
     sweep.full(store, worker.gateway, worker.judge_contact)  # the first sync, before anything happened
