@@ -256,6 +256,24 @@ def test_batch_ids_may_be_integers_and_come_back_as_given(client):
     for bad in (1.5, True, None, [], 2**64):
         r = client.post("/v1/comments/score-batch", json={"comments": [{"id": bad, "text": "НД"}]})
         assert r.status_code == 422, bad
+    # JSON has one kind of number: 17.0 is the integer 17 (as its schema says), and comes back as 17
+    whole = client.post("/v1/comments/score-batch", json={"comments": [{"id": 17.0, "text": "НД"}]})
+    assert whole.status_code == 200 and whole.json()["results"][0]["id"] == 17
+
+
+def test_a_batch_item_has_the_documented_shape_of_a_verdict(client):
+    """`rule` is required (null when no rule decided), in a batch as in /score."""
+    r = client.post("/v1/comments/score-batch?evidence=true", json={"comments": [{"id": "1", "text": EXPANDED}]})
+    single = client.post("/v1/comments/score", json={"text": EXPANDED}).json()
+    item = r.json()["results"][0]
+    assert "rule" in item and item["rule"] is None and single["rule"] is None
+    assert {k: v for k, v in item.items() if k != "id"} == single
+
+
+def test_a_wrong_method_is_a_405_saying_which_methods_there_are(client):
+    r = client.get("/v1/comments/score")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json() == {"detail": "Method Not Allowed", "errors": []}
 
 
 def test_every_verdict_carries_its_evidence(client):

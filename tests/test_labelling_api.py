@@ -58,6 +58,10 @@ CASES = [
     ("skip zero id", _skip(0), 422, "comment_id"),
     ("undo negative id", _undo(-5), 422, "comment_id"),
     ("card negative id", _card(-1), 422, "comment_id"),
+    ("label boolean id", _label(True), 422, "comment_id"),
+    ("skip id as text", _skip("1"), 422, "comment_id"),
+    ("undo boolean id", _undo(True), 422, "comment_id"),
+    ("skip no id", ("post", "/v1/labelling/skip", {"json": {"annotator": "anna"}}), 422, "comment_id"),
 ]
 
 

@@ -15,11 +15,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     model_validator,
 )
 
 from ..crm.bitrix import YEARS, to_mapping, to_rows, unwrap
 from .errors import FieldError
+from .schemas import WholeNumber
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_ROWS = 10_000
@@ -43,10 +45,31 @@ def _within_years(value: datetime | None) -> datetime | None:
     return value
 
 
-Obj = Annotated[dict[str, Any], BeforeValidator(_object)]
-Rows = Annotated[list[dict[str, Any]], BeforeValidator(_rows)]
-ContactItems = Annotated[list[dict[str, Any] | int | str], BeforeValidator(_rows)]
-Sessions = Annotated[dict[str, Obj], BeforeValidator(_object)]
+# What the documents say these accept is what the validators accept: PHP's empty values (null, "", [])
+# for an empty object or list, a REST envelope {"result": …}, and rows keyed by ID.
+_EMPTY = [{"type": "null"}, {"const": ""}, {"type": "array", "maxItems": 0}]
+_RECORD = {"type": "object", "additionalProperties": True}
+Obj = Annotated[dict[str, Any], BeforeValidator(_object), WithJsonSchema({
+    "anyOf": [_RECORD, *_EMPTY], "description": "a record as Bitrix24 returns it, or its REST envelope"})]
+
+
+def rows(max_items: int):
+    """A list of at most ``max_items`` records (``Field(max_length=…)`` would not reach the document here)."""
+    return Annotated[list[dict[str, Any]], BeforeValidator(_rows), Field(max_length=max_items), WithJsonSchema({
+        "anyOf": [{"type": "array", "items": _RECORD, "maxItems": max_items}, _RECORD, *_EMPTY[:2]],
+        "description": "records as Bitrix24 returns them: a list, an object of ID → record, or a REST envelope"})]
+
+
+Rows = rows(MAX_ROWS)
+ContactItems = Annotated[list[dict[str, Any] | WholeNumber | str], BeforeValidator(_rows), WithJsonSchema({
+    "anyOf": [{"type": "array", "items": {"anyOf": [_RECORD, {"type": "integer"}, {"type": "string"}]}},
+              _RECORD, *_EMPTY[:2]],
+    "description": "crm.deal.contact.items.get rows, or contact IDs"})]
+Sessions = Annotated[dict[str, Obj], BeforeValidator(_object), WithJsonSchema({
+    "anyOf": [{"type": "object", "additionalProperties": Obj.__metadata__[-1].json_schema}, *_EMPTY],
+    "description": "session id → imopenlines.session.history.get result"})]
+
+
 def _iso_only(value):
     """A moment must be written as ISO 8601: pydantic alone would read ``0`` or ``"0"`` as 1970."""
     if value is None or isinstance(value, datetime):
@@ -135,10 +158,10 @@ class DealEvaluateIn(BitrixIn):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
     deal: Obj = Field(description="crm.deal.get result")
     contacts: ContactItems | None = Field(None, description="crm.deal.contact.items.get result")
-    product_rows: Rows = Field(max_length=MAX_ROWS, description="crm.deal.productrows.get result")
-    activities: Rows = Field([], max_length=MAX_ROWS, description="crm.activity.list rows")
-    comments: Rows = Field([], max_length=MAX_ROWS, description="crm.timeline.comment.list rows")
-    call_stats: Rows = Field([], max_length=MAX_ROWS, description="voximplant.statistic.get rows")
+    product_rows: Rows = Field(description="crm.deal.productrows.get result")
+    activities: Rows = Field([], description="crm.activity.list rows")
+    comments: Rows = Field([], description="crm.timeline.comment.list rows")
+    call_stats: Rows = Field([], description="voximplant.statistic.get rows")
     chat_history: Sessions = Field({}, description="session id → imopenlines.session.history.get result")
     other_comments: list[OtherCommentIn] = Field(
         [], max_length=MAX_ROWS, description="the manager's comments on other deals: a touch comment here that "
@@ -151,17 +174,18 @@ class DealDuplicatesIn(BitrixIn):
         {"ID": "410", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "45"},
         {"ID": "415", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "45"},
         {"ID": "420", "STAGE_SEMANTIC_ID": "P", "CONTACT_ID": "201", "UF_CRM_PRODUCT_GROUP": "46"}]}]})
-    deals: Rows = Field(max_length=MAX_CONTACTS, description="crm.deal.list rows")
-    contacts: Annotated[dict[str, ContactItems], BeforeValidator(_object)] = Field(
+    deals: rows(MAX_CONTACTS) = Field(description="crm.deal.list rows")
+    contacts: Annotated[dict[str, ContactItems], BeforeValidator(_object), WithJsonSchema({"anyOf": [
+        {"type": "object", "additionalProperties": ContactItems.__metadata__[-1].json_schema}, *_EMPTY]})] = Field(
         {}, description="deal id → crm.deal.contact.items.get result")
 
 
 class LeadConversionIn(BitrixIn):
     model_config = ConfigDict(extra="forbid")
     lead: Obj = Field(description="crm.lead.get result")
-    activities: Rows = Field([], max_length=MAX_ROWS)
-    comments: Rows = Field([], max_length=MAX_ROWS)
-    call_stats: Rows = Field([], max_length=MAX_ROWS)
+    activities: Rows = []
+    comments: Rows = []
+    call_stats: Rows = []
     chat_history: Sessions = {}
     now: Moment = Field(None, description="check as of this moment (default: now)")
 
@@ -181,7 +205,7 @@ class ContactCheckIn(BitrixIn):
 
 class ContactDuplicatesIn(BitrixIn):
     model_config = ConfigDict(extra="forbid")
-    contacts: Rows = Field(max_length=MAX_CONTACTS, description="crm.contact.list rows with PHONE selected")
+    contacts: rows(MAX_CONTACTS) = Field(description="crm.contact.list rows with PHONE selected")
 
 
 class ViolationOut(BaseModel):

@@ -9,7 +9,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .schemas import ErrorOut
 
-ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 413, 415, 422)}
+# What each error status means, wherever it is answered; every one of them has the ErrorOut body.
+MEANINGS = {
+    400: "malformed JSON, or a body that is not valid UTF-8",
+    401: "missing or invalid X-API-Key (when CRMQC_API_KEYS is set)",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed on this path (the Allow header lists the ones it has)",
+    409: "conflict",
+    413: "too large: a body over CRMQC_MAX_BODY_BYTES, whatever the route, or a text or batch over its limit",
+    415: "the body is not application/json",
+    422: "a value the request cannot have: `errors` names each field",
+    503: "unavailable",
+}
+
+
+def errors(*statuses: int, plain: bool = False, **meanings: str) -> dict:
+    """OpenAPI ``responses`` for these error statuses, each with the ErrorOut body; ``s404="…"`` says what a
+    status means on this route. ``plain``: the route answers 200 in another media type (FastAPI would
+    document its errors in that type too), so the JSON of the errors is spelled out."""
+    body = ({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}} if plain
+            else {"model": ErrorOut})
+    return {status: {**body, "description": meanings.get(f"s{status}", MEANINGS[status])} for status in statuses}
+
+
+# A JSON-body call guarded by X-API-Key: what every /v1/comments and CRM route can answer besides 200.
+ERRORS = errors(400, 401, 413, 415, 422)
 
 
 class FieldError(ValueError):
@@ -26,8 +51,9 @@ class ApiError(Exception):
         self.status, self.detail, self.field = status, detail, field
 
 
-def error_response(status: int, detail: str, errors: list[dict] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
+def error_response(status: int, detail: str, errors: list[dict] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status, headers=headers)
 
 
 def _field(loc) -> str:
@@ -54,7 +80,8 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
     if exc.status_code == 400 and "parsing the body" in detail:
         detail = "the body is not valid UTF-8 JSON"
-    return error_response(exc.status_code, detail)
+    # the exception's headers go out too: a 405 must say which methods the path has (Allow, RFC 9110)
+    return error_response(exc.status_code, detail, headers=exc.headers)
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
 from .. import config
 from ..qa.store import MAX_ID
@@ -17,17 +17,37 @@ def _not_blank(value: str) -> str:
     return value
 
 
+# What _not_blank asks, in the document: a character that str.strip() keeps (not one of Python's whitespace).
+NOT_BLANK = {"pattern": r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"}
+
+
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"text": "Обсудили рассрочку на 12 мес, клиент ждёт договор на почту, подпишет до пятницы"},
         {"text": "НД"},
     ]})
-    text: str = Field(..., description="the comment as the manager typed it", min_length=1)
+    text: str = Field(..., description="the comment as the manager typed it", min_length=1,
+                      json_schema_extra=NOT_BLANK)
 
     _check = field_validator("text")(_not_blank)
 
 
-CallerId = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[int, Strict(), Field(ge=-(2**63), lt=2**63)]
+def _whole_number(value):
+    """``1089.0`` is the integer 1089 in JSON (and JSON Schema); ``true`` is not a number."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def whole_number(**bounds):
+    """An integer as JSON has it: not a boolean, not a string of digits; 1089.0 reads as 1089. (The bounds
+    come before the conversion, or pydantic could not put them into the document.)"""
+    return Annotated[int, Strict(), Field(**bounds), BeforeValidator(_whole_number)]
+
+
+WholeNumber = whole_number()
+CallerId = Annotated[str, Field(min_length=1, max_length=200)] | whole_number(ge=-(2**63), lt=2**63)
+CommentId = whole_number(ge=1, le=MAX_ID)
 
 
 class BatchItemIn(CommentIn):
@@ -107,10 +127,19 @@ class ErrorOut(BaseModel):
     errors: list[ErrorItem] = []
 
 
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    model_version: str
+
+
+class LoadingOut(BaseModel):
+    status: Literal["loading"]
+
+
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment_id: int = Field(ge=1, le=MAX_ID)
-    annotator: str = Field(min_length=1, max_length=64)
+    comment_id: CommentId
+    annotator: str = Field(min_length=1, max_length=64, json_schema_extra=NOT_BLANK)
     category: Category
     note: str = Field("", max_length=2000)
     seconds: float | None = Field(None, ge=0, le=86400)
@@ -118,8 +147,12 @@ class LabelIn(BaseModel):
 
 class AnnotatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    annotator: str = Field(min_length=1, max_length=64)
-    comment_id: int | None = Field(None, ge=1, le=MAX_ID)
+    annotator: str = Field(min_length=1, max_length=64, json_schema_extra=NOT_BLANK)
+    comment_id: CommentId | None = Field(None, description="not read: undo takes back the latest action")
+
+
+class SkipIn(AnnotatorIn):
+    comment_id: CommentId = Field(description="the comment skipped")
 
 
 ReviewState = Literal["unsettled", "settled", "all"]
@@ -129,7 +162,7 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"reviewer": "Вера", "category": "outcome_only", "note": "итог без детали разговора: «Отказ, дорого»"},
     ]})
-    reviewer: str = Field(min_length=1, max_length=64, description="the reviewer's name")
+    reviewer: str = Field(min_length=1, max_length=64, description="the reviewer's name", json_schema_extra=NOT_BLANK)
     category: Category = Field(description="the final category of the comment")
     note: str = Field("", max_length=2000, description="why (kept in the export's note column)")
 

@@ -1,23 +1,25 @@
 """Service routes: health, readiness, the model card, metrics, the manager's page, and admin reload."""
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...model.linear import ModelError
 from ..deps import ADMIN, AppMetrics, AppSettings, Checker, Slot
-from ..errors import ERRORS, ApiError
+from ..errors import ApiError, errors
+from ..schemas import LoadingOut, ReadyOut
 from . import STATIC
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=errors(413))
 def healthz():
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=ReadyOut,
+            responses={503: {"model": LoadingOut, "description": "no model in service yet"}, **errors(413)})
 def readyz(request: Request):
     slot = getattr(request.app.state, "slot", None)
     checker = slot.checker if slot else None
@@ -26,17 +28,20 @@ def readyz(request: Request):
     return {"status": "ready", "model_version": checker.model_version}
 
 
-@router.get("/v1/model", responses=ERRORS)
+@router.get("/v1/model", responses=errors(401, 413))
 def model_card(checker: Checker):
     return dict(checker.model.card, threshold_in_use=checker.threshold_in_use)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=errors(401, 413, plain=True, s401=(
+    "missing or invalid X-API-Key (when CRMQC_API_KEYS is set and CRMQC_PUBLIC_META is not)")))
 def prometheus(metrics: AppMetrics):
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/v1/admin/reload", dependencies=ADMIN, responses=ERRORS)
+@router.post("/v1/admin/reload", dependencies=ADMIN, responses=errors(
+    401, 403, 413, 422, s401="missing or invalid X-Admin-Key", s403="admin calls are off: CRMQC_ADMIN_KEYS is not set",
+    s422="`model` is not a version held in models/, or does not load: the model in service stays"))
 def reload(slot: Slot, settings: AppSettings, model: str | None = Query(
         None, max_length=128, description="model version to pin; default: CRMQC_MODEL_NAME, else "
                                           "models/CURRENT, which is then followed again")):

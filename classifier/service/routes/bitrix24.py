@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from ...bitrix24.events import EventError, parse_body, parse_event, verify
 from ...bitrix24.settings import Bitrix24Settings
 from ...bitrix24.store import Store
-from ..errors import ERRORS, ApiError
-from ..schemas import ErrorOut
+from ...bitrix24.wire import MAX_DEPTH
+from ..errors import ApiError, errors
 
 log = logging.getLogger("crmqc.bitrix24")
 EVENTS_PATH = "/v1/bitrix24/events"
@@ -34,7 +34,12 @@ async def _integration(request: Request) -> tuple[Bitrix24Settings, Store]:
 
 Integration = Annotated[tuple[Bitrix24Settings, Store], Depends(_integration)]
 router = APIRouter(prefix="/v1/bitrix24", tags=["bitrix24"],
-                   responses={**ERRORS, 503: {"model": ErrorOut, "description": "integration not configured or off"}})
+                   responses=errors(413, 503, s503="the integration is not configured, or is off"))
+EVENT_BODY = {"requestBody": {"required": True, "content": {
+    # bracketed keys (auth[application_token], data[FIELDS][ID]) as Bitrix24 sends them, or the same as JSON
+    "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": True, "propertyNames": {
+        "pattern": rf"^[^\[]+(\[[^\]]*\]){{0,{MAX_DEPTH - 1}}}$"}}},
+    "application/json": {"schema": {"type": "object", "additionalProperties": True}}}}}
 
 
 def _refused(request: Request, exc: EventError, payload: dict | None) -> ApiError:
@@ -47,7 +52,11 @@ def _refused(request: Request, exc: EventError, payload: dict | None) -> ApiErro
     return ApiError(exc.status, str(exc), exc.field or None)
 
 
-@router.post("/events")
+@router.post("/events", openapi_extra=EVENT_BODY, responses=errors(
+    400, 401, 415, 422, s400="a body that is not UTF-8, valid JSON or a well-formed form",
+    s401="not the configured portal's event: auth[application_token], member_id or domain differ",
+    s415="the body is neither application/x-www-form-urlencoded nor application/json",
+    s422="not an event this service handles, or no entity ID: `errors` names the field"))
 async def events(request: Request, integration: Integration):
     """An outgoing-webhook or application event call, form-encoded as Bitrix24 sends it (or JSON)."""
     settings, store = integration
@@ -64,7 +73,7 @@ async def events(request: Request, integration: Integration):
     return {"status": "queued", "event": event.name, "entity_type": event.entity_type, "entity_id": event.entity_id}
 
 
-@router.get("/status")
+@router.get("/status", responses=errors(401))
 async def status(integration: Integration):
     """The inbox, the sweep watermarks and the mode: is the integration keeping up?"""
     settings, store = integration
@@ -74,7 +83,7 @@ async def status(integration: Integration):
             "watermarks": await run_in_threadpool(store.watermarks)}
 
 
-@router.get("/deals/{deal_id}")
+@router.get("/deals/{deal_id}", responses=errors(401, 404, 422, s404="the deal has not been judged yet"))
 async def deal(integration: Integration, deal_id: Annotated[str, Path(pattern=r"^[1-9][0-9]{0,19}$")],
                history: Annotated[int, Query(ge=0, le=500)] = 20):
     """The current decision on a deal, its recent history, and what was (or in shadow would be) written."""

@@ -71,4 +71,5 @@ def score_batch(body: BatchIn, checker: Checker, settings: AppSettings, metrics:
                             " (CRMQC_BATCH_MAX_CHARS): send fewer comments a request", "comments")
     verdicts = checker.classify_many([c.text for c in body.comments], evidence=evidence)
     metrics.count_verdicts(verdicts)
-    return {"results": [{"id": c.id, **v.to_dict()} for c, v in zip(body.comments, verdicts)]}
+    # the VerdictOut shape already, as /score answers it ("rule": null included): skip re-validation
+    return JSONResponse({"results": [{"id": c.id, **v.to_dict()} for c, v in zip(body.comments, verdicts)]})

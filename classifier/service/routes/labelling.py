@@ -10,11 +10,16 @@ from fastapi.responses import FileResponse
 from ...qa.queue import EMPTY_REASONS, Mode, annotator_stats, next_comment, why_empty
 from ...qa.store import MAX_ID, NoDisagreement, NotFound, StoreError
 from ..deps import JSON_BODY, Checker, LabelStore, Scores
-from ..errors import ERRORS, ApiError
-from ..schemas import AnnotatorIn, ErrorOut, LabelIn, ReviewIn, ReviewsOut, ReviewState, SettledOut
+from ..errors import ApiError, errors
+from ..schemas import NOT_BLANK, AnnotatorIn, LabelIn, ReviewIn, ReviewsOut, ReviewState, SettledOut, SkipIn
 from . import STATIC
 
-router = APIRouter(prefix="/v1/labelling", tags=["labelling"], responses=ERRORS)
+router = APIRouter(prefix="/v1/labelling", tags=["labelling"])
+NO_COMMENT = "no comment with this id"
+# Statuses each route answers besides 200 (401 only when CRMQC_API_KEYS is set). The POSTs but `reviews/…`
+# check no content type: a body sent as another type is a 422 naming `body` there, not a 415.
+QUERY = errors(401, 413, 422)
+BODY = errors(400, 401, 413, 422)
 page = APIRouter()
 _rng = random.Random()
 
@@ -44,9 +49,10 @@ def label_page():
     return FileResponse(STATIC / "label.html", media_type="text/html; charset=utf-8")
 
 
-@router.get("/next")
+@router.get("/next", responses=QUERY)
 def next_item(checker: Checker, store: LabelStore, scores: Scores,
-              annotator: str = Query(min_length=1, max_length=64), mode: Mode = "uncertain"):
+              annotator: str = Query(min_length=1, max_length=64, json_schema_extra=NOT_BLANK),
+              mode: Mode = "uncertain"):
     found = _store_call(next_comment, store, checker, scores, annotator.strip(), mode, _rng)
     card = _card(store, checker, scores, found)
     if card["done"]:
@@ -55,39 +61,37 @@ def next_item(checker: Checker, store: LabelStore, scores: Scores,
     return card
 
 
-@router.get("/comments/{comment_id}")
+@router.get("/comments/{comment_id}", responses=errors(401, 404, 413, 422, s404=NO_COMMENT))
 def one(checker: Checker, store: LabelStore, scores: Scores, comment_id: int = UrlPath(ge=1, le=MAX_ID)):
     if store.comment(comment_id) is None:
         raise ApiError(404, f"no comment with id {comment_id}")
     return _card(store, checker, scores, comment_id)
 
 
-@router.post("/labels")
+@router.post("/labels", responses=errors(400, 401, 404, 413, 422, s404=NO_COMMENT))
 def add(body: LabelIn, store: LabelStore):
     label_id = _store_call(store.add_label, body.comment_id, body.annotator, body.category, body.note,
                            body.seconds)
     return {"saved": label_id}
 
 
-@router.post("/skip")
-def skip(body: AnnotatorIn, store: LabelStore):
-    if body.comment_id is None:
-        raise ApiError(422, "comment_id: required", "comment_id")
+@router.post("/skip", responses=errors(400, 401, 404, 413, 422, s404=NO_COMMENT))
+def skip(body: SkipIn, store: LabelStore):
     _store_call(store.skip, body.comment_id, body.annotator)
     return {"skipped": body.comment_id}
 
 
-@router.post("/undo")
+@router.post("/undo", responses=BODY)
 def undo(body: AnnotatorIn, store: LabelStore):
     return {"comment_id": _store_call(store.undo, body.annotator)}
 
 
-@router.get("/stats")
-def stats(store: LabelStore, annotator: str = Query(min_length=1, max_length=64)):
+@router.get("/stats", responses=QUERY)
+def stats(store: LabelStore, annotator: str = Query(min_length=1, max_length=64, json_schema_extra=NOT_BLANK)):
     return _store_call(annotator_stats, store, annotator.strip())
 
 
-@router.get("/reviews", response_model=ReviewsOut)
+@router.get("/reviews", response_model=ReviewsOut, responses=QUERY)
 def reviews(store: LabelStore, state: ReviewState = "unsettled",
             after: int = Query(0, ge=0, le=MAX_ID, description="only comments with a greater id"),
             limit: int = Query(100, ge=1, le=1000)):
@@ -106,8 +110,8 @@ def reviews(store: LabelStore, state: ReviewState = "unsettled",
 
 
 @router.post("/reviews/{comment_id}", response_model=SettledOut, dependencies=JSON_BODY,
-             responses={404: {"model": ErrorOut, "description": "no comment with this id"},
-                        409: {"model": ErrorOut, "description": "the comment's annotators do not disagree"}})
+             responses=errors(400, 401, 404, 409, 413, 415, 422, s404=NO_COMMENT,
+                              s409="the comment's annotators do not disagree"))
 def settle(body: ReviewIn, store: LabelStore, comment_id: int = UrlPath(ge=1, le=MAX_ID)):
     """Settle a disagreement: the reviewer's category is the one exported (the latest settlement wins;
     a label changed afterwards opens the disagreement again)."""
