@@ -287,8 +287,13 @@ def _agreement_of_files(args) -> int:
 
 def cmd_retrain(args) -> int:
     from .qa.retrain import Paths, retrain
+    from .training.dataset import read_labelled
     _output_dir(args.models_dir, "--models-dir")
-    decision = retrain(_store(args), Paths(models_dir=args.models_dir), log=lambda m: print(m, file=sys.stderr))
+    department = read_labelled(Path(args.department)) if args.department else None
+    if department is not None and not department:
+        raise CliError(f"{args.department}: no labelled comments in it")
+    decision = retrain(_store(args), Paths(models_dir=args.models_dir), log=lambda m: print(m, file=sys.stderr),
+                       department=department, holdout=args.holdout)
     print(f"candidate {decision.candidate} vs in service {decision.current}: "
           + ("PROMOTED" if decision.promoted else "NOT promoted"))
     for reason in decision.reasons:
@@ -535,8 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", nargs=2, metavar=("FIRST.csv", "SECOND.csv"),
                    help="compare two labelled CSV files (matched by text) instead of the labels database")
     p.set_defaults(func=cmd_agreement)
-    sub.add_parser("retrain", help="train a candidate on data/ + labels; promote it only if not worse") \
-        .set_defaults(func=cmd_retrain)
+    p = sub.add_parser("retrain", help="train a candidate on data/ + labels; promote it only if not worse")
+    p.add_argument("--department", metavar="FILE.csv", help="a department's own labelled comments "
+                   "(LABELLING.md format): a share is trained on, the rest measured, before and after")
+    p.add_argument("--holdout", type=_in_range(float, 0.05, 0.95), default=0.3,
+                   help="the share of --department kept to measure on (default 0.3)")
+    p.set_defaults(func=cmd_retrain)
     p = sub.add_parser("suspects", help="labels the model contradicts with high confidence (out of fold)")
     p.add_argument("--confidence", type=_in_range(float, 0, 1), default=0.8,
                    help="how firmly (0..1) the score must contradict the label, measured from the threshold: "

@@ -206,3 +206,53 @@ def test_retrain_promotes_through_the_pointer(held_out, store, tmp_path, monkeyp
     assert pointer == (decision.candidate + "\n" if promoted else "old\n")
     assert replaced.count(str(models_dir)) == promoted
     assert not [f for f in os.listdir(models_dir) if f.endswith(".partial")]
+
+
+# --- a department's own comments, as a part of their own --------------------------------------------
+
+def _rows(pairs):
+    from classifier.training.dataset import LabelledRow
+    return [LabelledRow(text=t, label=int(c == "expanded"), category=c, source="dept", domain="other", note="")
+            for t, c in pairs]
+
+
+def test_a_department_splits_the_same_way_every_time_and_never_trains_on_what_it_measures():
+    from classifier.qa.retrain import split_department
+    rows = _rows([(f"Обсудили поставку {i} паллет, договор в пятницу", "expanded") for i in range(200)]
+                 + [(f"НД {i}", "stop") for i in range(200)])
+    trained, held = split_department(rows, 0.3)
+    again_trained, again_held = split_department(list(reversed(rows)) + _rows([("Новый комментарий", "stop")]), 0.3)
+    assert {r.text for r in held} <= {r.text for r in again_held} | {"Новый комментарий"}
+    assert {r.text for r in held} == {r.text for r in again_held} - {"Новый комментарий"}
+    assert 0.2 < len(held) / len(rows) < 0.4
+    assert not {r.text for r in trained} & {r.text for r in held}
+
+
+@pytest.mark.parametrize("after,promoted", [(0.5, True), (0.3, False)], ids=["not worse", "worse on the department"])
+def test_the_department_part_decides_too(held_out, store, tmp_path, monkeypatch, after, promoted):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "CURRENT").write_text("old\n", encoding="utf-8")
+    _versions(models_dir, "old", "cand")
+    trained_on = {}
+
+    def load(models_dir, name, rules_dir):
+        return SimpleNamespace(model_version=name, scores=GOOD)
+
+    def fake_train(**kwargs):
+        trained_on["rows"] = kwargs["extra_rows"]
+        return SimpleNamespace(card={"name": "cand"})
+
+    monkeypatch.setattr(retrain_module, "CommentChecker", SimpleNamespace(load=load))
+    monkeypatch.setattr(retrain_module, "train", fake_train)
+    monkeypatch.setattr(retrain_module, "score", lambda checker, paths: dict(checker.scores))
+    monkeypatch.setattr(retrain_module, "department_score",
+                        lambda checker, held: {"department_f1": 0.4 if checker.model_version == "old" else after})
+    department = _rows([(f"Клиент берёт {i} кресел, счёт завтра", "expanded") for i in range(30)])
+    decision = retrain(store, Paths(models_dir=models_dir, test_csv=held_out.test_csv,
+                                    adversarial_csv=held_out.adversarial_csv), log=lambda m: None,
+                       department=department)
+    assert decision.promoted is promoted
+    assert any("department" in reason for reason in decision.reasons)
+    held_texts = {r.text for r in department} - {r.text for r in trained_on["rows"]}
+    assert held_texts and len(trained_on["rows"]) < len(department)
