@@ -4,8 +4,11 @@ Lemmatisation happens in the text pipeline, before any vectorizer, so the saved 
 library classes and never pickles a project function.
 """
 
+import functools
+import importlib.util
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -22,17 +25,80 @@ DENSE_NAMES = (
 )
 
 
+# Optional blocks a model may be trained with (``params["blocks"]``), beside the TF-IDF and ``dense``:
+# - "grammemes": counts of verb forms and cue words that say *who does what when* (pymorphy3's tags);
+# - "navec": the mean navec vector of the content words (lemma, else the word form), L2-normalised.
+BLOCKS = ("grammemes", "navec")
+MODAL = frozenset({"надо", "нужно", "необходимо", "должный", "должен", "хотеть", "мочь", "планировать",
+                   "собираться", "готовый", "готов", "обещать"})
+NEGATION = frozenset({"не", "нет", "ни", "никак"})
+GRAMMEME_NAMES = (
+    "g_past", "g_past_perf", "g_past_plur", "g_1per", "g_futr_1per", "g_3per", "g_futr_3per", "g_infn",
+    "g_impr", "g_prts", "g_grnd", "g_modal", "g_negation", "g_noun", "g_adj", "g_unknown",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     lemma_text: str
     char_text: str
     dense: tuple[float, ...]
+    # what the optional blocks read, kept by reference and computed only by a model that uses them
+    prepared: Prepared | None = field(default=None, compare=False, repr=False)
+    lemmatizer: Lemmatizer | None = field(default=None, compare=False, repr=False)
+    filler: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    @property
+    def grammemes(self) -> tuple[float, ...]:
+        return _grammemes(self.prepared, self.lemmatizer)
+
+    def content(self) -> list[tuple[str, str]]:
+        """(word as written, lemma) of each content word: a word whose lemma is not filler."""
+        p = self.prepared
+        return [(t, lemma) for t, lemma in zip(p.tokens, p.lemmas) if is_word(t) and lemma not in self.filler]
 
 
 def extract(prepared: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> Features:
     """What the model reads of one prepared comment; ``filler`` is the rules' filler-word lemmas."""
     return Features(lemma_text=" ".join(prepared.lemmas), char_text=prepared.masked,
-                    dense=_dense(prepared, lemmatizer, filler))
+                    dense=_dense(prepared, lemmatizer, filler), prepared=prepared, lemmatizer=lemmatizer,
+                    filler=filler)
+
+
+def _grammemes(p: Prepared, lemmatizer: Lemmatizer) -> tuple[float, ...]:
+    counts = [0] * len(GRAMMEME_NAMES)
+    for token, lemma in zip(p.tokens, p.lemmas):
+        if lemma in MODAL:
+            counts[11] += 1
+        if lemma in NEGATION:
+            counts[12] += 1
+        tag = lemmatizer.tag(token)
+        if tag is None:
+            continue
+        pos = tag.POS
+        if pos == "VERB":
+            past, futr = "past" in tag, "futr" in tag
+            counts[0] += past
+            counts[1] += past and "perf" in tag
+            counts[2] += past and "plur" in tag
+            counts[3] += "1per" in tag
+            counts[4] += futr and "1per" in tag
+            counts[5] += "3per" in tag
+            counts[6] += futr and "3per" in tag
+            counts[8] += "impr" in tag
+        elif pos == "INFN":
+            counts[7] += 1
+        elif pos == "PRTS":
+            counts[9] += 1
+        elif pos == "GRND":
+            counts[10] += 1
+        elif pos == "NOUN":
+            counts[13] += 1
+        elif pos in ("ADJF", "ADJS"):
+            counts[14] += 1
+        if "UNKN" in tag or not lemmatizer.is_known(token):
+            counts[15] += 1
+    return tuple(math.log1p(c) for c in counts)
 
 
 def _dense(p: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> tuple[float, ...]:
@@ -57,5 +123,74 @@ def _dense(p: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> tuple
     )
 
 
-def dense_matrix(items: list[Features]) -> np.ndarray:
-    return np.asarray([f.dense for f in items], dtype=np.float64).reshape(len(items), len(DENSE_NAMES))
+def dense_matrix(items: list[Features], blocks=()) -> np.ndarray:
+    """The dense signals (the model standardises them), with the grammeme counts when ``blocks`` has them."""
+    base = np.asarray([f.dense for f in items], dtype=np.float64).reshape(len(items), len(DENSE_NAMES))
+    if "grammemes" not in blocks:
+        return base
+    grams = np.asarray([f.grammemes for f in items], dtype=np.float64).reshape(len(items), len(GRAMMEME_NAMES))
+    return np.hstack([base, grams])
+
+
+def dense_row(item: Features, blocks=()) -> np.ndarray:
+    return np.asarray(item.dense + item.grammemes if "grammemes" in blocks else item.dense, dtype=np.float64)
+
+
+# The navec vectors (Natasha project: 250,000 words of news, 300 dimensions, product-quantised, 26 MB) ship
+# inside the `natasha` wheel; they are read from the installed package, never downloaded.
+NAVEC_FILE = ("data", "emb", "navec_news_v1_1B_250K_300d_100q.tar")
+
+
+@dataclass(frozen=True)
+class WordVectors:
+    """navec's product-quantised table: a word's vector is ``codes[q, indexes[id, q]]`` over its parts ``q``."""
+
+    ids: dict
+    indexes: np.ndarray  # (words, parts) uint8
+    codes: np.ndarray    # (parts, 256, dim / parts) float32
+    dim: int
+
+    def lookup(self, content: list[tuple[str, str]]) -> list[int]:
+        get = self.ids.get
+        found = []
+        for form, lemma in content:
+            j = get(lemma)
+            if j is None:
+                j = get(form)
+            if j is not None:
+                found.append(j)
+        return found
+
+    def mean_vectors(self, items: list[Features]) -> np.ndarray:
+        """Per item, the L2-normalised mean vector of the content words navec knows (zeros if none)."""
+        per_item = [self.lookup(f.content()) for f in items]
+        out = np.zeros((len(items), self.dim))
+        lengths = np.fromiter(map(len, per_item), dtype=np.int64, count=len(items))
+        if not lengths.sum():
+            return out
+        ids = np.fromiter((j for found in per_item for j in found), dtype=np.int64, count=int(lengths.sum()))
+        parts = np.arange(self.indexes.shape[1])
+        vectors = self.codes[parts, self.indexes[ids]].reshape(len(ids), self.dim).astype(np.float64)
+        rows = np.repeat(np.arange(len(items)), lengths)
+        np.add.at(out, rows, vectors)
+        norms = np.linalg.norm(out, axis=1)
+        norms[norms == 0] = 1.0
+        return out / norms[:, None]
+
+
+def navec_path() -> Path:
+    spec = importlib.util.find_spec("natasha")  # the package is found, not imported
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the navec vectors ship in the `natasha` package: pip install natasha")
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*NAVEC_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the navec vectors are missing from the installed natasha")
+    return path
+
+
+@functools.cache
+def word_vectors() -> WordVectors:
+    """The navec table, read once per process from the installed natasha wheel."""
+    from navec import Navec
+    navec = Navec.load(navec_path())
+    return WordVectors(ids=navec.vocab.word_ids, indexes=navec.pq.indexes, codes=navec.pq.codes, dim=navec.pq.dim)

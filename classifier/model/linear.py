@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from .features import DENSE_NAMES, Features, dense_matrix
+from .features import BLOCKS, DENSE_NAMES, Features, dense_matrix, dense_row, word_vectors
 
 WORD_CACHE_SIZE = 50_000  # distinct words whose character n-gram ids stay cached (per model)
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "pymorphy3", "pymorphy3-dicts-ru")
@@ -50,6 +50,8 @@ DEFAULT_PARAMS = {
     # 0.885 / 0.385, 126 (objective 0.6355 / 0.6370 / 0.6350); lighter stop and padding rows did worse
     "outcome_weights": {"subject_only": 2.0},
     "threshold": 0.3,
+    # optional feature blocks beside TF-IDF and the dense signals (features.BLOCKS)
+    "blocks": [],
 }
 
 
@@ -210,6 +212,8 @@ class Model:
         self._category = Softmax.of(o["category"])
         self._word, self._char = Tfidf.of(o["word"]), Tfidf.of(o["char"])
         self._mean, self._scale = o["scaler"].mean_, o["scaler"].scale_
+        self._blocks = tuple(o.get("blocks", ()))
+        self._vectors = word_vectors() if "navec" in self._blocks else None
 
     @property
     def version(self) -> str:
@@ -220,11 +224,14 @@ class Model:
         return float(self.card["params"]["threshold"])
 
     def matrix(self, items: list[Features]):
-        return sparse.hstack([
+        parts = [
             self._word.transform([f.lemma_text for f in items]),
             self._char.transform([f.char_text for f in items]),
-            sparse.csr_matrix((dense_matrix(items) - self._mean) / self._scale),
-        ], format="csr")
+            sparse.csr_matrix((dense_matrix(items, self._blocks) - self._mean) / self._scale),
+        ]
+        if self._vectors is not None:
+            parts.append(sparse.csr_matrix(self._vectors.mean_vectors(items)))
+        return sparse.hstack(parts, format="csr")
 
     def predict(self, items: list[Features]) -> "Prediction":
         if len(items) == 1:
@@ -239,7 +246,9 @@ class Model:
         word_cols, word_values = self._word.row(item.lemma_text)
         char_cols, char_values = self._char.row(item.char_text)
         n_word, n_char = len(self._word.idf), len(self._char.idf)
-        dense = (np.asarray(item.dense) - self._mean) / self._scale
+        dense = (dense_row(item, self._blocks) - self._mean) / self._scale
+        if self._vectors is not None:
+            dense = np.concatenate([dense, self._vectors.mean_vectors([item])[0]])
         cols = np.concatenate([word_cols, char_cols + n_word, np.arange(len(dense)) + n_word + n_char])
         values = np.concatenate([word_values, char_values, dense])
 
@@ -304,11 +313,18 @@ def fit(items: list[Features], categories: list[str], params: dict,
                            min_df=params["char_min_df"], max_features=params["char_max_features"],
                            sublinear_tf=True, lowercase=False)
     scaler = StandardScaler()
-    x = sparse.hstack([
+    blocks = tuple(params.get("blocks") or ())
+    unknown = set(blocks) - set(BLOCKS)
+    if unknown:
+        raise ModelError(f"unknown feature blocks {sorted(unknown)} (known: {', '.join(BLOCKS)})")
+    parts = [
         word.fit_transform([f.lemma_text for f in items]),
         char.fit_transform([f.char_text for f in items]),
-        sparse.csr_matrix(scaler.fit_transform(dense_matrix(items))),
-    ], format="csr")
+        sparse.csr_matrix(scaler.fit_transform(dense_matrix(items, blocks))),
+    ]
+    if "navec" in blocks:
+        parts.append(sparse.csr_matrix(word_vectors().mean_vectors(items)))
+    x = sparse.hstack(parts, format="csr")
     cats = np.asarray(categories)
     subject = _calibrated(params["fact_C"], params["calibration_cv"])
     subject.fit(x, np.isin(cats, list(SUBJECT)).astype(int), sample_weight=sample_weight)
@@ -318,4 +334,4 @@ def fit(items: list[Features], categories: list[str], params: dict,
     category = LogisticRegression(C=params["category_C"], class_weight="balanced", max_iter=5000)
     category.fit(x, cats, sample_weight=sample_weight)
     return {"word": word, "char": char, "scaler": scaler, "subject": subject, "outcome": outcome,
-            "category": category, "dense_names": list(DENSE_NAMES)}
+            "category": category, "dense_names": list(DENSE_NAMES), "blocks": list(blocks)}

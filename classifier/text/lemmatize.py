@@ -27,6 +27,7 @@ class Lemmatizer:
     def __post_init__(self):
         self.lemma = functools.lru_cache(maxsize=self.cache_size)(self._analyse)
         self.is_known = functools.lru_cache(maxsize=self.cache_size)(self._known)
+        self.tag = functools.lru_cache(maxsize=self.cache_size)(self._tag)
 
     def lemmas(self, tokens) -> tuple[str, ...]:
         lemma = self.lemma
@@ -38,6 +39,13 @@ class Lemmatizer:
 
     def _known(self, token: str) -> bool:
         return token in self.lexicon or self.morph.word_is_known(token)
+
+    def _tag(self, token: str):
+        """pymorphy3's tag of the token's likeliest reading (tense, person, aspect, mood…); ``None`` for
+        a lexicon word, a placeholder or a token with non-letters."""
+        if token in self.lexicon or not token.isalpha():
+            return None
+        return self.morph.parse(token)[0].tag
 
     def _analyse(self, token: str) -> str:
         if token in self.lexicon:
