@@ -60,7 +60,7 @@ def correct_deal(portal: FakePortal, created_days_ago: int = 100, owner: str = "
     return deal
 
 
-def wait_until(condition, seconds: float = 20.0) -> bool:
+def wait_until(condition, seconds: float = 60.0) -> bool:  # generous: CI machines are slow and shared
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
@@ -137,7 +137,7 @@ def test_repeated_and_reordered_events_in_the_documented_shape_give_one_result(p
             portal.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(hours=1), duration=200,
                             comment=EXPANDED)
         portal.resume_events()
-        assert portal.wait_events(20)
+        assert portal.wait_events(60)
         worker = make_worker(store, settings, checker)
         worker.drain()
     assert all(str(portal.deals[d][settings.field_active]) == "1" for d in deals)
@@ -150,7 +150,7 @@ def test_our_own_writes_come_back_as_events_and_are_skipped(live):
     deal = correct_deal(portal)
     portal.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(hours=2), duration=180, comment=EXPANDED)
     assert wait_until(lambda: settings.field_active_until in portal.deals[deal])
-    assert portal.wait_events(10)
+    assert portal.wait_events(60)
     assert wait_until(lambda: store.inbox_counts()["queued"] == 0)
     updates = [m for _, m, _ in portal.requests if m == "crm.deal.update"]
     reads = sum(1 for _, m, _ in portal.requests if m == "batch")
@@ -331,13 +331,13 @@ def test_the_worker_killed_mid_write_writes_every_result_exactly_once(portal, tm
     proc = subprocess.Popen([sys.executable, "-m", "classifier.cli", "bitrix24", "worker", "--once"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert wait_until(lambda: any(w["target"] == "log" and w["state"] == "pending" for w in store.writes()), 60)
+        assert wait_until(lambda: any(w["target"] == "log" and w["state"] == "pending" for w in store.writes()), 180)
         proc.kill()  # kill -9 while crm.timeline.logmessage.add is being answered
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert wait_until(lambda: len(portal.log_messages) >= 1, 10)  # the slow call still reached the portal
+    assert wait_until(lambda: len(portal.log_messages) >= 1, 30)  # the slow call still reached the portal
     time.sleep(1.1)  # the dead worker's lease ends
     worker = make_worker(store, settings, checker)
     worker.drain()
