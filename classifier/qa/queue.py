@@ -8,7 +8,6 @@ import statistics
 import threading
 from collections import Counter
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Literal
 
 from ..checker import contradiction
@@ -21,27 +20,33 @@ SUSPECT_CONFIDENCE = 0.8
 class PoolScores:
     """The model's score of the pool's comments, per model version, filled a budget at a time.
 
-    Each call scores at most ``budget`` comments not yet scored (about 50 ms), so the first request after
-    a start, a model swap or an import answers at once from what is scored so far, and every later
-    request scores more until the whole pool is. Only (score, decided by a rule) is kept per comment.
+    Each call scores the next ``budget`` offerable comments by id (about 60 ms of new words), so the first
+    request after a start, a model swap or an import answers at once from what is scored so far, and
+    every later request scores more until the whole pool is; comments imported later have higher ids and
+    are reached too. Only (score, decided by a rule) is kept per comment, here and, for the queue's pick,
+    in the store's TEMP table ordered by distance from the threshold.
     """
 
-    def __init__(self, budget: int = 500):
+    def __init__(self, budget: int = 250):
         self.budget = budget
         self._lock = threading.Lock()
-        self._version, self._scores = None, {}
+        self._version, self._scores, self._last_id = None, {}, 0
 
-    def get(self, store: Store, checker, ids: list[int] | None = None) -> dict[int, tuple[float, bool]]:
-        """Scores so far, after scoring up to ``budget`` more of ``ids`` (default: the pool's offerable ids)."""
+    def get(self, store: Store, checker) -> dict[int, tuple[float, bool]]:
+        """Scores so far, after scoring up to ``budget`` more of the pool."""
         with self._lock:
-            if self._version != checker.model_version:
-                self._version, self._scores = checker.model_version, {}
-            pending = (i for i in (store.comment_ids() if ids is None else ids) if i not in self._scores)
-            missing = list(islice(pending, self.budget))
-            if missing:
-                rows = store.texts(missing)
+            version = (id(store), checker.model_version, checker.threshold_in_use)
+            if self._version != version:
+                self._version, self._scores, self._last_id = version, {}, 0
+                store.reset_pool_scores()
+            rows = store.pool_after(self._last_id, self.budget)
+            if rows:
                 verdicts = checker.classify_many([r["text"] for r in rows])
+                threshold = checker.threshold_in_use
                 self._scores.update({r["id"]: (v.score, v.rule is not None) for r, v in zip(rows, verdicts)})
+                store.add_pool_scores([(r["id"], v.rule is not None, abs(v.score - threshold))
+                                       for r, v in zip(rows, verdicts)])
+                self._last_id = rows[-1]["id"]
             return self._scores
 
 
@@ -59,17 +64,15 @@ def next_comment(store: Store, checker, scores: PoolScores, annotator: str, mode
                     and not scored[r["comment_id"]][1]}
         suspects = [(f, comment_id) for comment_id, f in firmness.items() if f >= SUSPECT_CONFIDENCE]
         return max(suspects)[1] if suspects else None
-    candidates = store.unseen_ids(annotator)
-    if not candidates:
-        return None
     if mode == "random":
-        return rng.choice(candidates)
-    scored = scores.get(store, checker, candidates)
-    threshold = checker.threshold_in_use
-    ready = [i for i in candidates if i in scored]
-    if not ready:
-        return candidates[0]
-    return min(ready, key=lambda i: (scored[i][1], abs(scored[i][0] - threshold), i))
+        candidates = store.unseen_ids(annotator)
+        return rng.choice(candidates) if candidates else None
+    scores.get(store, checker)
+    picked = store.most_uncertain_unseen(annotator)
+    if picked is not None:
+        return picked
+    candidates = store.unseen_ids(annotator)  # none of those scored so far is left for this annotator
+    return candidates[0] if candidates else None
 
 
 EMPTY_REASONS = {

@@ -15,6 +15,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 from .. import config, fileio
@@ -288,13 +289,41 @@ class Store:
         with self._lock:
             cursor = self.db.cursor()
             cursor.row_factory = None  # plain tuples: a sqlite3.Row per id costs more than the query
-            return [r[0] for r in cursor.execute(sql, params)]
+            return list(chain.from_iterable(cursor.execute(sql, params).fetchall()))
 
     def unseen_ids(self, annotator: str) -> list[int]:
         """The comments the queue may offer ``annotator``: not labelled in data/, and neither labelled nor
         last skipped by them; one indexed query rather than every id and every label in Python."""
         return self._ids("SELECT id FROM comments WHERE in_data = 0 AND id NOT IN "
                          "(SELECT comment_id FROM latest WHERE annotator = ?) ORDER BY id", (annotator,))
+
+    # --- the model's scores of the pool, for the queue (a TEMP table: this connection's, gone on close) ---
+
+    def reset_pool_scores(self) -> None:
+        with self._lock:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS pool_scores (id INTEGER PRIMARY KEY, ruled INTEGER "
+                            "NOT NULL, uncertainty REAL NOT NULL)")
+            self.db.execute("CREATE INDEX IF NOT EXISTS temp.pool_scores_order ON pool_scores(ruled, uncertainty, id)")
+            self.db.execute("DELETE FROM temp.pool_scores")
+
+    def pool_after(self, last_id: int, limit: int) -> list[sqlite3.Row]:
+        """The next ``limit`` offerable comments by id after ``last_id``, with their text."""
+        return self._rows("SELECT id, text FROM comments WHERE in_data = 0 AND id > ? ORDER BY id LIMIT ?",
+                          (last_id, limit))
+
+    def add_pool_scores(self, rows: list[tuple[int, bool, float]]) -> None:
+        """(id, decided by a rule, |score − threshold|) of newly scored comments."""
+        with self._lock:
+            self.db.executemany("INSERT OR REPLACE INTO temp.pool_scores(id, ruled, uncertainty) VALUES (?,?,?)",
+                                [(i, int(r), u) for i, r, u in rows])
+
+    def most_uncertain_unseen(self, annotator: str) -> int | None:
+        """Of the scored comments, the one nearest the threshold (rule-decided ones last) that ``annotator``
+        has not seen and data/ does not hold: an index walk, not a list of the whole pool."""
+        row = self._row("SELECT s.id FROM temp.pool_scores s JOIN comments c ON c.id = s.id WHERE c.in_data = 0 "
+                        "AND NOT EXISTS (SELECT 1 FROM latest l WHERE l.comment_id = s.id AND l.annotator = ?) "
+                        "ORDER BY s.ruled, s.uncertainty, s.id LIMIT 1", (annotator,))
+        return row[0] if row else None
 
     def pool_texts(self) -> list[sqlite3.Row]:
         """The id and text of every pool comment the queue may offer, by id."""
