@@ -306,6 +306,26 @@ def test_a_dead_portal_leaves_the_work_queued_for_later(portal, tmp_path, checke
     assert store.inbox_counts() == {**store.inbox_counts(), "queued": 1, "failing": 1}
 
 
+def test_one_object_that_breaks_the_worker_does_not_stop_the_others(portal, tmp_path, checker, monkeypatch):
+    settings = integration(portal, tmp_path)
+    store = Store(settings.database_url)
+    good, bad = correct_deal(portal), correct_deal(portal)
+    store.enqueue([("deal", bad, "ONCRMDEALUPDATE"), ("deal", good, "ONCRMDEALUPDATE")])
+    worker = make_worker(store, settings, checker)
+    judge = worker.judge_owner
+
+    def flaky(owner_type, owner_id):
+        if owner_id == bad:
+            raise ValueError("a portal value nobody foresaw")
+        return judge(owner_type, owner_id)
+
+    monkeypatch.setattr(worker, "judge_owner", flaky)
+    stats = worker.run_once()
+    assert (stats.judged, stats.failed) == (1, 1)
+    assert settings.field_active in portal.deals[good]
+    assert store.inbox_errors()[0]["last_error"].startswith("ValueError: a portal value")
+
+
 def test_a_refused_call_is_one_clear_error(portal, tmp_path):
     settings = integration(portal, tmp_path, webhook_url=portal.webhook_url.replace(portal.webhook_key, "wrong"))
     with pytest.raises(BitrixError) as caught:

@@ -69,12 +69,17 @@ class Worker:
                     stats.skipped += 1
                 else:
                     stats.add(self.process(item.entity_type, item.entity_id, item.event))
-            except (BitrixError, BitrixFormatError) as exc:
+            except Exception as exc:  # one object that cannot be judged must not stop the rest
                 delay = RETRY_SECONDS[min(item.attempts, len(RETRY_SECONDS) - 1)]
-                self.store.failed(item, str(exc), delay if isinstance(exc, Unavailable) else delay * 2)
+                self.store.failed(item, f"{type(exc).__name__}: {exc}", delay if isinstance(exc, Unavailable)
+                                  else delay * 2)
                 stats.failed += 1
                 stats.errors.append(f"{item.entity_type} {item.entity_id}: {exc}")
-                log.warning("%s %s failed (attempt %d): %s", item.entity_type, item.entity_id, item.attempts + 1, exc)
+                if isinstance(exc, (BitrixError, BitrixFormatError)):
+                    log.warning("%s %s failed (attempt %d): %s", item.entity_type, item.entity_id,
+                                item.attempts + 1, exc)
+                else:
+                    log.exception("%s %s failed (attempt %d)", item.entity_type, item.entity_id, item.attempts + 1)
                 continue
             self.store.done(item)
         return stats
