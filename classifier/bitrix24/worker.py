@@ -250,9 +250,9 @@ class Loop:
             if sweep.due(w.store, sweep.INCREMENTAL_AT, s.incremental_hours * 3600):
                 today = w.clock().astimezone(w.crm.portal_tz).date().isoformat()
                 return sweep.incremental(w.store, w.gateway, w.judge_contact, today, s.warn_days)
-        except (BitrixError, BitrixFormatError) as exc:
+        except Exception:  # a sweep that fails is tried again later; events keep being handled meanwhile
             self.sweep_failed_at = time.time()
-            log.warning("sweep failed, next try in 5 minutes: %s", exc)
+            log.exception("sweep failed, next try in 5 minutes")
         return None
 
     def run(self, should_stop: Callable[[], bool]) -> Stats:
