@@ -108,17 +108,24 @@ def cmd_cv(args) -> int:
     from .model.linear import DEFAULT_PARAMS
     from .text.pipeline import TextPipeline
     from .training.dataset import read_labelled
-    from .training.grouped import leave_one_business_out, per_business, summary
+    from .training.grouped import business_of, leave_one_business_out, per_business, summary
     from .training.train import featurize
     rows = read_labelled(Path(args.data))
+    params = dict(DEFAULT_PARAMS, blocks=list(args.blocks),
+                  **({"fact_C": args.c, "category_C": args.c} if args.c else {}))
+    known = {business_of(r) for r in rows}
+    only = set(args.only) if args.only else None
+    if only and only - known:
+        raise CliError(f"--only: no business {', '.join(sorted(only - known))} in {Path(args.data).name} "
+                       f"(there are: {', '.join(sorted(known))})")
     items, rejected = featurize(rows, TextPipeline.load(config.RULES_DIR))
-    params = dict(DEFAULT_PARAMS, **({"fact_C": args.c, "category_C": args.c} if args.c else {}))
-    print(f"leave one business out over {Path(args.data).name}: {len(rows)} rows, C={params['fact_C']}",
-          file=sys.stderr)
-    oof = leave_one_business_out(rows, items, rejected, params, log=lambda m: print(m, file=sys.stderr))
+    print(f"leave one business out over {Path(args.data).name}: {len(rows)} rows, C={params['fact_C']}"
+          + (f", blocks {' '.join(params['blocks'])}" if params["blocks"] else ""), file=sys.stderr)
+    oof = leave_one_business_out(rows, items, rejected, params, log=lambda m: print(m, file=sys.stderr),
+                                 businesses=only)
     thresholds = args.thresholds or [params["threshold"]]
     for t in thresholds:
-        table = per_business(rows, oof, t)
+        table = per_business(rows, oof, t, only=only)
         print(f"threshold {t}: mean F1 over held-out businesses {summary(table)}")
         print(f"  {'business':<24}{'rows':>6}{'pos':>5}{'P':>8}{'R':>8}{'F1':>8}")
         for business, m in table.items():
@@ -509,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--c", type=_in_range(float, 1e-3, 1e6), default=None, help="C of the heads (default: the model's)")
     p.add_argument("--thresholds", type=_in_range(float, 0, 1), nargs="*", default=None,
                    help="thresholds to report (default: the model's)")
+    p.add_argument("--blocks", nargs="*", choices=("grammemes", "navec"), default=[],
+                   help="optional feature blocks beside TF-IDF (README, Quality); default none")
+    p.add_argument("--only", nargs="*", metavar="BUSINESS", default=None,
+                   help="hold out only these businesses (e.g. real:freight hand:cars); default every one")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("score", help="score one comment, or a CSV file with a `text` column")

@@ -46,3 +46,18 @@ def test_rule_rejections_and_per_business_figures():
     table = grouped.per_business(rows, np.where(oof > 0, oof, 0.0), threshold=0.5)
     assert table["real:b2b"]["recall"] == round(2 / 3, 4) and table["real:freight"]["f1"] == 1.0
     assert grouped.summary(table) == {"real": round((0.8 + 1.0) / 2, 4), "hand": 1.0}
+
+
+def test_cv_refuses_a_business_it_does_not_hold(tmp_path, capsys):
+    import csv
+
+    from classifier.cli import main
+    data = tmp_path / "rows.csv"
+    with open(data, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label", "category", "source", "domain", "note"])
+        w.writerows([["Обсудили цену, договор в пятницу", 1, "expanded", "hand", "cars", ""],
+                     ["НД", 0, "stop", "hand", "hr", ""]])
+    assert main(["cv", "--data", str(data), "--only", "real:nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert "--only: no business real:nowhere" in err and "hand:cars" in err

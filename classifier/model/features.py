@@ -191,6 +191,11 @@ def navec_path() -> Path:
 @functools.cache
 def word_vectors() -> WordVectors:
     """The navec table, read once per process from the installed natasha wheel."""
-    from navec import Navec
-    navec = Navec.load(navec_path())
+    path = navec_path()
+    try:
+        from navec import Navec
+    except ImportError:  # an OSError, like a missing vectors file: the CLI says it in one line
+        raise FileNotFoundError("the navec block needs the `navec` and `natasha` packages: "
+                                "pip install natasha navec") from None
+    navec = Navec.load(path)
     return WordVectors(ids=navec.vocab.word_ids, indexes=navec.pq.indexes, codes=navec.pq.codes, dim=navec.pq.dim)
