@@ -86,8 +86,10 @@ def receiver(url: str, portal: FakePortal, events: int) -> dict:
 
 
 def correct_deal(portal: FakePortal) -> str:
+    """A correct deal of a manager of its own: the same comment on two deals of one manager is a reuse."""
+    manager = str(100 + len(portal.deals))
     deal = portal.add_deal(TITLE="Поставка", STAGE_ID="NEW", OPPORTUNITY="150000", CURRENCY_ID="RUB",
-                           ASSIGNED_BY_ID="5", LEAD_ID="3", UF_CRM_PRODUCT_GROUP="45",
+                           ASSIGNED_BY_ID=manager, LEAD_ID="3", UF_CRM_PRODUCT_GROUP="45",
                            DATE_CREATE=datetime.now(UTC) - timedelta(days=100))
     portal.set_deal_contacts(deal, [portal.add_contact(NAME="Иван", LAST_NAME="Петров")])
     portal.set_product_rows(deal, [{"PRODUCT_NAME": "Труба", "PRICE": 1000, "QUANTITY": 150}])
@@ -109,8 +111,8 @@ def write_back(portal: FakePortal, settings: Bitrix24Settings, trickle: int, bur
         started = {}
         for deal in deals:
             started[deal] = time.perf_counter()
-            portal.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(minutes=5), duration=120,
-                            comment=COMMENT)
+            portal.log_call(deal, user_id=portal.deals[deal]["ASSIGNED_BY_ID"],
+                            at=datetime.now(UTC) - timedelta(minutes=5), duration=120, comment=COMMENT)
         done = {}
         deadline = time.perf_counter() + 600
         while len(done) < len(deals) and time.perf_counter() < deadline:

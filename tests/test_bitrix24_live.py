@@ -60,6 +60,10 @@ def correct_deal(portal: FakePortal, created_days_ago: int = 100, owner: str = "
     return deal
 
 
+def owner(portal: FakePortal, deal: str) -> str:
+    return portal.deals[deal]["ASSIGNED_BY_ID"]
+
+
 def wait_until(condition, seconds: float = 60.0) -> bool:  # generous: CI machines are slow and shared
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -132,9 +136,10 @@ def test_repeated_and_reordered_events_in_the_documented_shape_give_one_result(p
         portal.subscribe(served.url + "/v1/bitrix24/events", comment_shape="id")  # data[ID], as the docs show
         portal.emit_faults(repeat=0.6, reorder=True, seed=3)
         portal.pause_events()
-        deals = [correct_deal(portal) for _ in range(3)]
+        deals = [correct_deal(portal, owner=str(10 + k)) for k in range(3)]  # one manager each: no reuse
         for deal in deals:
-            portal.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(hours=1), duration=200,
+            portal.log_call(deal, user_id=owner(portal, deal),
+            at=datetime.now(UTC) - timedelta(hours=1), duration=200,
                             comment=EXPANDED)
         portal.resume_events()
         assert portal.wait_events(60)
@@ -180,9 +185,10 @@ def test_shadow_mode_records_everything_and_writes_nothing(portal, tmp_path, che
 def test_processing_the_same_event_or_sweep_twice_writes_nothing_new(portal, tmp_path, checker, database_url):
     settings = integration(portal, tmp_path, database_url=database_url)  # on SQLite and on PostgreSQL
     store = Store(settings.database_url)
-    deals = [correct_deal(portal) for _ in range(3)]
+    deals = [correct_deal(portal, owner=str(10 + k)) for k in range(3)]  # one manager each: no reuse
     for deal in deals:
-        portal.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(hours=3), duration=120, comment=EXPANDED)
+        portal.log_call(deal, user_id=owner(portal, deal),
+            at=datetime.now(UTC) - timedelta(hours=3), duration=120, comment=EXPANDED)
     worker = make_worker(store, settings, checker)
     sweep.full(store, worker.gateway, worker.judge_contact)
     worker.drain()
@@ -271,9 +277,10 @@ def test_limits_and_faults_storms_lose_nothing_and_stay_under_the_rate(portal, t
         os.environ["REQUESTS_CA_BUNDLE"] = slow.ca_file
         settings = integration(slow, tmp_path, rate_per_second=4, burst=3, max_attempts=8)
         store = Store(settings.database_url)
-        deals = [correct_deal(slow) for _ in range(6)]
+        deals = [correct_deal(slow, owner=str(10 + k)) for k in range(6)]  # one manager each: no reuse
         for deal in deals:
-            slow.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(hours=2), duration=180,
+            slow.log_call(deal, user_id=owner(slow, deal),
+            at=datetime.now(UTC) - timedelta(hours=2), duration=180,
                           comment=EXPANDED)
         slow.fail_next("503", times=3)
         slow.fail_next("500", times=2)
@@ -304,6 +311,23 @@ def test_a_dead_portal_leaves_the_work_queued_for_later(portal, tmp_path, checke
     stats = worker.run_once()
     assert stats.failed == 1 and "INTERNAL_SERVER_ERROR" in stats.errors[0]
     assert store.inbox_counts() == {**store.inbox_counts(), "queued": 1, "failing": 1}
+
+
+def test_a_comment_pasted_from_another_deal_of_the_manager_does_not_count(portal, tmp_path, checker):
+    settings = integration(portal, tmp_path)
+    store = Store(settings.database_url)
+    first, second = correct_deal(portal), correct_deal(portal)
+    portal.log_call(first, user_id="5", at=datetime.now(UTC) - timedelta(hours=5), duration=180, comment=EXPANDED)
+    portal.log_call(second, user_id="5", at=datetime.now(UTC) - timedelta(hours=2), duration=180, comment=EXPANDED)
+    worker = make_worker(store, settings, checker)
+    worker.process("deal", first)
+    worker.process("deal", second)
+    assert store.current("deal", first)["active"] is True
+    [touch] = store.current("deal", second)["touches"]
+    assert touch["why_not"] == "reused_comment" and touch["reused"]["deal_id"] == first
+    assert str(portal.deals[second][settings.field_active]) == "0"
+    entry = [m for m in portal.log_messages if m["entityId"] == int(second)][-1]
+    assert entry["title"] == "Касание не засчитано" and f"сделке {first}" in entry["text"]
 
 
 def test_one_object_that_breaks_the_worker_does_not_stop_the_others(portal, tmp_path, checker, monkeypatch):
@@ -337,9 +361,10 @@ def test_the_worker_killed_mid_write_writes_every_result_exactly_once(portal, tm
     """kill -9 while a timeline entry is in flight: the restarted worker finds it on the portal, not twice."""
     settings = integration(portal, tmp_path, lease_seconds=1)
     store = Store(settings.database_url)
-    deals = [correct_deal(portal) for _ in range(2)]
+    deals = [correct_deal(portal, owner=str(10 + k)) for k in range(2)]  # one manager each: no reuse
     for deal in deals:
-        portal.log_call(deal, user_id="5", at=datetime.now(UTC) - timedelta(hours=2), duration=180, comment=EXPANDED)
+        portal.log_call(deal, user_id=owner(portal, deal),
+            at=datetime.now(UTC) - timedelta(hours=2), duration=180, comment=EXPANDED)
     store.enqueue([("deal", d, "SWEEP") for d in deals])
     store.set_watermark(sweep.FULL_AT, str(time.time()))
     store.set_watermark(sweep.INCREMENTAL_AT, str(time.time()))

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import (
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     select,
     update,
 )
@@ -84,7 +86,10 @@ latest = Table(  # the current verdict per object: what history appends to only 
     Column("result", Text, nullable=False),
     Column("decided_at", Float, nullable=False),
     Column("active_until", String(10), nullable=False, default=""),  # deals: for the sweep of due ones
+    Column("author", String(40), nullable=False, default=""),  # comments: who wrote it (reuse across deals)
 )
+
+by_author = Index("b24_latest_by_author", latest.c.kind, latest.c.author)
 
 writes = Table(  # what was written to the portal (mode on) or would have been (shadow)
     "b24_writes", metadata,
@@ -157,8 +162,17 @@ class Store:
             raise StoreError(f"CRMQC_DATABASE_URL: {self.dialect} is not supported (SQLite or PostgreSQL)")
         try:
             metadata.create_all(self.engine)
+            self._migrate()
         except OperationalError as exc:
             raise StoreError(f"CRMQC_DATABASE_URL: cannot open {_safe(url)!r}: {exc.orig}") from None
+
+    def _migrate(self) -> None:
+        """Columns added since a store was made; every stored row stays as it was."""
+        columns = {c["name"] for c in inspect(self.engine).get_columns("b24_latest")}
+        if "author" not in columns:
+            with self.transaction() as conn:
+                conn.exec_driver_sql("ALTER TABLE b24_latest ADD COLUMN author VARCHAR(40) NOT NULL DEFAULT ''")
+        by_author.create(self.engine, checkfirst=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -290,7 +304,7 @@ class Store:
     # --- verdicts ----------------------------------------------------------------------------------------
 
     def record(self, kind: str, key: str, result: dict, deal_id: str = "", model_version: str = "",
-               active_until: str = "") -> bool:
+               active_until: str = "", author: str = "") -> bool:
         """Keep ``result`` as the current verdict on (kind, key); history grows only when it changed."""
         digest = digest_of(result)
         body = json.dumps(result, ensure_ascii=False, sort_keys=True, default=str)
@@ -302,11 +316,11 @@ class Store:
             conn.execute(history.insert().values(kind=kind, key=key, deal_id=deal_id, model_version=model_version,
                                                  decided_at=now, digest=digest, result=body))
             stmt = self._insert(latest).values(kind=kind, key=key, deal_id=deal_id, digest=digest, result=body,
-                                               decided_at=now, active_until=active_until)
+                                               decided_at=now, active_until=active_until, author=author)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=[latest.c.kind, latest.c.key],
                 set_={"deal_id": deal_id, "digest": digest, "result": body, "decided_at": now,
-                      "active_until": active_until}))
+                      "active_until": active_until, "author": author}))
         return True
 
     def current(self, kind: str, key: str) -> dict | None:
@@ -320,6 +334,14 @@ class Store:
         with self.transaction() as conn:
             return conn.execute(select(latest.c.deal_id).where(
                 and_(latest.c.kind == kind, latest.c.key == key))).scalar_one_or_none() or None
+
+    def written_by(self, author: str, other_than_deal: str, limit: int = 5000) -> list[tuple[str, str, dict]]:
+        """(key, deal, result) of the comments ``author`` wrote on other deals, newest judged first."""
+        with self.transaction() as conn:
+            rows = conn.execute(select(latest.c.key, latest.c.deal_id, latest.c.result).where(and_(
+                latest.c.kind == "comment", latest.c.author == author, latest.c.deal_id != other_than_deal))
+                .order_by(latest.c.decided_at.desc()).limit(limit))
+            return [(r.key, r.deal_id, json.loads(r.result)) for r in rows]
 
     def known_deals(self) -> set[str]:
         with self.transaction() as conn:

@@ -17,6 +17,7 @@ from ..crm import bitrix
 from ..crm.bitrix import BitrixFormatError
 from ..crm.contacts import check_contact
 from ..crm.deals import evaluate_deal, portal_zone
+from ..crm.gaming import Written
 from ..crm.leads import check_conversion
 from ..crm.settings import CrmSettings
 from ..crm.touches import comment_candidates
@@ -179,7 +180,8 @@ class Worker:
         deal = bitrix.deal_from_bitrix(bundle.record, crm, contacts, rows)
         history = self._history(bundle)
         now = self.clock()
-        decision = evaluate_deal(deal, history, checker.classify_many, crm, now)
+        decision = evaluate_deal(deal, history, checker.classify_many, crm, now,
+                                 other_comments=self._written_elsewhere(deal, history))
         logged, verdict_texts = [], []
         for touch in decision.touches:
             text = self._comment_of(touch, history)
@@ -191,8 +193,11 @@ class Worker:
         version = checker.model_version
         for touch, verdict, text in zip(logged, verdicts, verdict_texts):
             key = touch.comment_id or f"note-{touch.activity_id}"
-            self.store.record("comment", key, {"text": text, "touch": touch.to_dict(), **verdict.to_dict()},
-                              deal_id=deal_id, model_version=version)
+            author = self._author_of(touch, history) or deal.assigned_by_id or ""
+            written = self._written_at(touch, history)
+            self.store.record("comment", key, {"text": text, "touch": touch.to_dict(), "created": written,
+                                               **verdict.to_dict()},
+                              deal_id=deal_id, model_version=version, author=author)
         for activity in history.activities:
             self.store.record("activity", activity.id, {"kind": activity.kind}, deal_id=deal_id)
         result = decision.to_dict()
@@ -201,6 +206,32 @@ class Worker:
         today = now.astimezone(portal_zone(deal, crm)).date()
         sent = self.writer.apply(plan(decision, bundle.record, pairs, self.settings, today))
         return Stats(judged=1, writes=sent)
+
+    @staticmethod
+    def _author_of(touch, history) -> str | None:
+        if touch.comment_id:
+            return next((c.author_id for c in history.comments if c.id == touch.comment_id), None)
+        return next((a.responsible_id for a in history.activities if a.id == touch.activity_id), None)
+
+    @staticmethod
+    def _written_at(touch, history) -> str | None:
+        if touch.comment_id:
+            moment = next((c.created for c in history.comments if c.id == touch.comment_id), None)
+        else:
+            moment = touch.at
+        return moment.isoformat() if moment else None
+
+    def _written_elsewhere(self, deal, history) -> list[Written]:
+        """What the deal's manager and its comments' authors wrote on other deals (from the verdict history),
+        so that a comment pasted from another deal does not count here (``reused_comment``)."""
+        authors = {c.author_id for c in history.comments if c.author_id} | {deal.assigned_by_id} - {None}
+        found = []
+        for author in sorted(a for a in authors if a):
+            for key, other_deal, result in self.store.written_by(author, deal.id):
+                created = datetime.fromisoformat(result["created"]) if result.get("created") else None
+                kind, ref = ("note", key.removeprefix("note-")) if key.startswith("note-") else ("comment", key)
+                found.append(Written(kind, ref, other_deal, author, created, str(result.get("text", ""))))
+        return found
 
     def _comment_of(self, touch, history) -> str:
         """The comment a timeline entry is about: the judged one, or the first written about a failed touch."""
