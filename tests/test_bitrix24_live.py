@@ -139,7 +139,7 @@ def test_repeated_and_reordered_events_in_the_documented_shape_give_one_result(p
         deals = [correct_deal(portal, owner=str(10 + k)) for k in range(3)]  # one manager each: no reuse
         for deal in deals:
             portal.log_call(deal, user_id=owner(portal, deal),
-            at=datetime.now(UTC) - timedelta(hours=1), duration=200,
+                            at=datetime.now(UTC) - timedelta(hours=1), duration=200,
                             comment=EXPANDED)
         portal.resume_events()
         assert portal.wait_events(60)
@@ -188,7 +188,7 @@ def test_processing_the_same_event_or_sweep_twice_writes_nothing_new(portal, tmp
     deals = [correct_deal(portal, owner=str(10 + k)) for k in range(3)]  # one manager each: no reuse
     for deal in deals:
         portal.log_call(deal, user_id=owner(portal, deal),
-            at=datetime.now(UTC) - timedelta(hours=3), duration=120, comment=EXPANDED)
+                        at=datetime.now(UTC) - timedelta(hours=3), duration=120, comment=EXPANDED)
     worker = make_worker(store, settings, checker)
     sweep.full(store, worker.gateway, worker.judge_contact)
     worker.drain()
@@ -280,7 +280,7 @@ def test_limits_and_faults_storms_lose_nothing_and_stay_under_the_rate(portal, t
         deals = [correct_deal(slow, owner=str(10 + k)) for k in range(6)]  # one manager each: no reuse
         for deal in deals:
             slow.log_call(deal, user_id=owner(slow, deal),
-            at=datetime.now(UTC) - timedelta(hours=2), duration=180,
+                          at=datetime.now(UTC) - timedelta(hours=2), duration=180,
                           comment=EXPANDED)
         slow.fail_next("503", times=3)
         slow.fail_next("500", times=2)
@@ -364,7 +364,7 @@ def test_the_worker_killed_mid_write_writes_every_result_exactly_once(portal, tm
     deals = [correct_deal(portal, owner=str(10 + k)) for k in range(2)]  # one manager each: no reuse
     for deal in deals:
         portal.log_call(deal, user_id=owner(portal, deal),
-            at=datetime.now(UTC) - timedelta(hours=2), duration=180, comment=EXPANDED)
+                        at=datetime.now(UTC) - timedelta(hours=2), duration=180, comment=EXPANDED)
     store.enqueue([("deal", d, "SWEEP") for d in deals])
     store.set_watermark(sweep.FULL_AT, str(time.time()))
     store.set_watermark(sweep.INCREMENTAL_AT, str(time.time()))
