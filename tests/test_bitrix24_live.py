@@ -399,5 +399,5 @@ def test_live_portal_reads(tmp_path):
     settings = Bitrix24Settings(webhook_url=os.environ["B24_WEBHOOK_URL"], database_url=f"sqlite:///{tmp_path}/x")
     gateway = Gateway(settings)
     assert gateway.result("server.time")
-    deals = gateway.page("crm.deal.list", {"select": ["ID", "DATE_MODIFY"], "start": 0})
-    assert isinstance(deals.result, list)
+    deals = gateway.call("crm.deal.list", {"select": ["ID", "DATE_MODIFY"], "start": 0})
+    assert isinstance(deals["result"], list)

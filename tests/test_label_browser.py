@@ -195,7 +195,7 @@ def test_an_empty_queue_says_why_on_the_page(served, browser):
 
 def test_a_reviewer_settles_the_disagreements_with_the_keyboard(served_disputes, browser):
     url, db = served_disputes
-    texts = {r["id"]: r["text"] for r in Store(db).texts([1, 3])}
+    texts = {i: Store(db).comment(i)["text"] for i in (1, 3)}
     page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
     page.goto(url + "/label")
     page.keyboard.type("Вера")

@@ -13,11 +13,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 
 from b24pysdk import BitrixWebhook
 from b24pysdk.errors import BitrixBaseAPIError, BitrixRequestError, BitrixResponseJSONDecodeError
 
+from ..crm.bitrix import to_mapping, to_rows
 from .settings import Bitrix24Settings
 from .wire import build_query
 
@@ -87,13 +87,6 @@ def bucket_for(domain: str, rate: float, burst: int) -> TokenBucket:
         return bucket
 
 
-@dataclass
-class Page:
-    result: object
-    total: int | None
-    next: int | None
-
-
 class Gateway:
     """A portal's REST API, rate-limited and retried. Thread-safe."""
 
@@ -109,13 +102,11 @@ class Gateway:
         self.bucket = bucket_for(domain, settings.rate_per_second, settings.burst)
         self.sleep, self.rng = sleep, rng or random.Random()
         self.reset_at: dict[str, float] = {}  # method → operating_reset_at (Unix) from its last answer
-        self.calls = 0
 
     # --- one call ------------------------------------------------------------------------------------
 
     def _once(self, method: str, params: dict) -> dict:
         self.bucket.take()
-        self.calls += 1
         try:
             return self.webhook.call_method(method, params, timeout=self.settings.request_timeout, max_retries=1)
         except BitrixBaseAPIError as exc:
@@ -167,10 +158,6 @@ class Gateway:
     def result(self, method: str, params: Mapping | None = None):
         return self.call(method, params).get("result")
 
-    def page(self, method: str, params: Mapping | None = None) -> Page:
-        answer = self.call(method, params)
-        return Page(answer.get("result"), _int(answer.get("total")), _int(answer.get("next")))
-
     # --- many calls ------------------------------------------------------------------------------------
 
     def batch(self, commands: Mapping[str, tuple[str, Mapping]]) -> dict[str, object]:
@@ -180,8 +167,8 @@ class Gateway:
             chunk = keys[start:start + BATCH_MAX]
             cmd = {k: f"{commands[k][0]}?{build_query(commands[k][1])}" for k in chunk}
             answer = self.result("batch", {"halt": 0, "cmd": cmd}) or {}
-            results = _mapping(answer.get("result"))
-            errors = _mapping(answer.get("result_error"))
+            results = to_mapping(answer.get("result"))
+            errors = to_mapping(answer.get("result_error"))
             for k in chunk:
                 if k in errors:
                     error = errors[k] if isinstance(errors[k], dict) else {}
@@ -202,7 +189,7 @@ class Gateway:
             rows = self.result(method, {**params, "filter": window, "order": {id_field: "ASC"}, "start": -1})
             if result_key and isinstance(rows, dict):
                 rows = rows.get(result_key)
-            rows = list(rows.values()) if isinstance(rows, dict) else list(rows or [])
+            rows = to_rows(rows)
             if not rows:
                 return
             yield from rows
@@ -212,18 +199,3 @@ class Gateway:
             last = newest
             if len(rows) < BATCH_MAX:
                 return
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value) if value not in (None, "", []) else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _mapping(value) -> dict:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, list):  # PHP writes an empty map as []
-        return {str(i): v for i, v in enumerate(value)}
-    return {}

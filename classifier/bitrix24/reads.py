@@ -7,6 +7,7 @@ manager started a chat. The results are raw REST JSON: :mod:`classifier.crm.bitr
 
 from dataclasses import dataclass, field
 
+from ..crm.bitrix import BitrixFormatError, to_rows
 from .gateway import BATCH_MAX, BitrixError, Gateway
 
 DEAL, LEAD = 2, 1
@@ -30,16 +31,19 @@ class Bundle:
     chat_history: dict = field(default_factory=dict)
 
 
-def _ok(value, name: str):
+def _ok(value):
+    """A batch command's result, or its error raised."""
     if isinstance(value, BitrixError):
         raise value
     return value
 
 
 def _rows(value) -> list:
-    if isinstance(value, dict):
-        return list(value.values())
-    return list(value or [])
+    """The adapter's reading of a list result: a list, a map of ID → record, or PHP's empty []/{}."""
+    try:
+        return to_rows(value)
+    except ValueError as exc:
+        raise BitrixFormatError("result", str(exc)) from None
 
 
 def _more(gateway: Gateway, method: str, params: dict, first: list, id_field: str = "ID") -> list:
@@ -71,14 +75,14 @@ def read_owner(gateway: Gateway, owner_type: int, owner_id: str, own_user: str) 
         if record.not_found:
             return Bundle(record=None)
         raise record
-    activities = _more(gateway, "crm.activity.list", activity_params, _rows(_ok(got["activities"], "activities")))
+    activities = _more(gateway, "crm.activity.list", activity_params, _rows(_ok(got["activities"])))
     activities = [a for a in activities if not _ours(a, own_user)]
-    comments = _more(gateway, "crm.timeline.comment.list", comment_params, _rows(_ok(got["comments"], "comments")))
+    comments = _more(gateway, "crm.timeline.comment.list", comment_params, _rows(_ok(got["comments"])))
     comments = [c for c in comments if str(c.get("AUTHOR_ID") or "") != own_user]
     bundle = Bundle(record=record, activities=activities, comments=comments)
     if owner_type == DEAL:
-        bundle.contacts = _rows(_ok(got["contacts"], "contacts"))
-        bundle.product_rows = _rows(_ok(got["rows"], "rows"))
+        bundle.contacts = _rows(_ok(got["contacts"]))
+        bundle.product_rows = _rows(_ok(got["rows"]))
     known = [] if isinstance(got["calls"], BitrixError) else _rows(got["calls"])
     bundle.call_stats = known + call_stats(gateway, activities, {str(r.get("CRM_ACTIVITY_ID")) for r in known})
     bundle.chat_history = chat_histories(gateway, activities)

@@ -277,14 +277,6 @@ class Store:
     def pool_size(self) -> int:
         return self._row("SELECT COUNT(*) FROM comments")[0]
 
-    def comment_ids(self) -> list[int]:
-        """The comments the queue may offer: not already labelled in data/ (plain tuples: a sqlite3.Row per
-        id made this the slowest step of the queue with a 200,000-comment pool)."""
-        with self._lock:
-            cursor = self.db.cursor()
-            cursor.row_factory = None
-            return [r[0] for r in cursor.execute("SELECT id FROM comments WHERE in_data = 0 ORDER BY id")]
-
     def _ids(self, sql: str, params: tuple = ()) -> list[int]:
         with self._lock:
             cursor = self.db.cursor()
@@ -328,15 +320,6 @@ class Store:
     def pool_texts(self) -> list[sqlite3.Row]:
         """The id and text of every pool comment the queue may offer, by id."""
         return self._rows("SELECT id, text FROM comments WHERE in_data = 0 ORDER BY id")
-
-    def texts(self, ids: list[int]) -> list[sqlite3.Row]:
-        """The id and text of the given comments, by id."""
-        rows = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            rows += self._rows(f"SELECT id, text FROM comments WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
-                               tuple(chunk))
-        return rows
 
     def pool_counts(self) -> dict[str, int]:
         """Pool size, and how many of its comments are already labelled in data/."""
