@@ -371,3 +371,17 @@ def test_stats_agreement_equals_the_full_computation(store):
             assert row["items"] == expected[row["with"]]["items"]
             assert row["kappa"] == pytest.approx(expected[row["with"]]["kappa"], abs=1e-4)
             assert row["agree"] == pytest.approx(expected[row["with"]]["agree"], abs=1e-4)
+
+
+def test_cohen_kappa_from_a_table_equals_nltk_on_the_pairs():
+    from collections import Counter
+
+    from nltk.metrics.agreement import AnnotationTask
+
+    from classifier.qa.agreement import cohen_kappa
+    rng = random.Random(3)
+    for _ in range(20):
+        pairs = [(rng.choice(CATEGORIES[:3]), rng.choice(CATEGORIES[:3])) for _ in range(rng.randint(5, 60))]
+        data = [(c, str(i), v) for i, pair in enumerate(pairs) for c, v in zip(("a", "b"), pair)]
+        assert cohen_kappa(Counter(pairs)) == pytest.approx(AnnotationTask(data=data).kappa(), abs=1e-9)
+    assert cohen_kappa(Counter([("stop", "stop")] * 4)) == 1.0 and cohen_kappa(Counter()) is None

@@ -1,6 +1,6 @@
 """Agreement between annotators: Cohen's kappa per pair, Krippendorff's alpha over all (nltk)."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from itertools import combinations
 
 from nltk.metrics.agreement import AnnotationTask
@@ -16,13 +16,25 @@ def _by_item(rows) -> dict[int, dict[str, str]]:
     return items
 
 
-def _kappa(pairs: list[tuple[str, str]]) -> float | None:
-    if not pairs:
+def cohen_kappa(table: dict[tuple[str, str], int]) -> float | None:
+    """Cohen's kappa from a contingency table {(first's value, second's value): count}; 1.0 when both
+    always give the one same value (kappa is then 0/0); None for an empty table."""
+    n = sum(table.values())
+    if not n:
         return None
-    if all(a == b for a, b in pairs) and len({a for a, _ in pairs}) == 1:
-        return 1.0  # a single shared value: perfect agreement, kappa is undefined (0/0)
-    data = [(c, str(i), v) for i, pair in enumerate(pairs) for c, v in zip(("a", "b"), pair)]
-    return AnnotationTask(data=data).kappa()
+    observed = sum(c for (a, b), c in table.items() if a == b) / n
+    first, second = Counter(), Counter()
+    for (a, b), c in table.items():
+        first[a] += c
+        second[b] += c
+    expected = sum(first[k] * second[k] for k in first) / n / n
+    if expected >= 1.0:
+        return 1.0
+    return (observed - expected) / (1.0 - expected)
+
+
+def _kappa(pairs: list[tuple[str, str]]) -> float | None:
+    return cohen_kappa(Counter(pairs))
 
 
 def agreement(rows, texts: dict[int, str] | None = None) -> dict:

@@ -6,11 +6,11 @@ The HTTP routes over it are in :mod:`classifier.service.routes.labelling`.
 import random
 import statistics
 import threading
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Literal
 
 from ..checker import contradiction
+from .agreement import cohen_kappa
 from .store import Store
 
 Mode = Literal["uncertain", "random", "overlap", "suspects"]
@@ -94,22 +94,6 @@ def why_empty(store: Store, mode: str) -> str:
     if mode == "suspects":
         return "no_suspects"
     return "all_in_data" if counts["in_data"] == counts["pool"] else "all_seen"
-
-
-def cohen_kappa(table: dict[tuple[str, str], int]) -> float | None:
-    """Cohen's kappa from a contingency table {(mine, theirs): count}; 1.0 when both always give one value."""
-    n = sum(table.values())
-    if not n:
-        return None
-    observed = sum(c for (a, b), c in table.items() if a == b) / n
-    mine, theirs = Counter(), Counter()
-    for (a, b), c in table.items():
-        mine[a] += c
-        theirs[b] += c
-    expected = sum(mine[k] * theirs[k] for k in mine) / n / n
-    if expected >= 1.0:
-        return 1.0  # a single shared value: perfect agreement, kappa is undefined (0/0)
-    return (observed - expected) / (1.0 - expected)
 
 
 def annotator_stats(store: Store, annotator: str) -> dict:
