@@ -128,6 +128,19 @@ class InboxItem:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One object's current verdict, as :meth:`Store.record_many` keeps it."""
+
+    kind: str
+    key: str
+    result: dict
+    deal_id: str = ""
+    model_version: str = ""
+    active_until: str = ""
+    author: str = ""
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):
@@ -306,22 +319,28 @@ class Store:
     def record(self, kind: str, key: str, result: dict, deal_id: str = "", model_version: str = "",
                active_until: str = "", author: str = "") -> bool:
         """Keep ``result`` as the current verdict on (kind, key); history grows only when it changed."""
-        digest = digest_of(result)
-        body = json.dumps(result, ensure_ascii=False, sort_keys=True, default=str)
-        now = time.time()
-        where = and_(latest.c.kind == kind, latest.c.key == key)
+        return bool(self.record_many([Judged(kind, key, result, deal_id, model_version, active_until, author)]))
+
+    def record_many(self, verdicts: list["Judged"]) -> int:
+        """:meth:`record` for several objects in one transaction (one deal's comments, activities and
+        decision); returns how many changed."""
+        now, changed = time.time(), 0
         with self.transaction() as conn:
-            if conn.execute(select(latest.c.digest).where(where)).scalar_one_or_none() == digest:
-                return False
-            conn.execute(history.insert().values(kind=kind, key=key, deal_id=deal_id, model_version=model_version,
-                                                 decided_at=now, digest=digest, result=body))
-            stmt = self._insert(latest).values(kind=kind, key=key, deal_id=deal_id, digest=digest, result=body,
-                                               decided_at=now, active_until=active_until, author=author)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=[latest.c.kind, latest.c.key],
-                set_={"deal_id": deal_id, "digest": digest, "result": body, "decided_at": now,
-                      "active_until": active_until, "author": author}))
-        return True
+            for v in verdicts:
+                digest = digest_of(v.result)
+                where = and_(latest.c.kind == v.kind, latest.c.key == v.key)
+                if conn.execute(select(latest.c.digest).where(where)).scalar_one_or_none() == digest:
+                    continue
+                body = json.dumps(v.result, ensure_ascii=False, sort_keys=True, default=str)
+                conn.execute(history.insert().values(kind=v.kind, key=v.key, deal_id=v.deal_id,
+                                                     model_version=v.model_version, decided_at=now, digest=digest,
+                                                     result=body))
+                values = {"deal_id": v.deal_id, "digest": digest, "result": body, "decided_at": now,
+                          "active_until": v.active_until, "author": v.author}
+                stmt = self._insert(latest).values(kind=v.kind, key=v.key, **values)
+                conn.execute(stmt.on_conflict_do_update(index_elements=[latest.c.kind, latest.c.key], set_=values))
+                changed += 1
+        return changed
 
     def current(self, kind: str, key: str) -> dict | None:
         with self.transaction() as conn:

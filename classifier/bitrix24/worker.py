@@ -25,7 +25,7 @@ from . import sweep
 from .gateway import BitrixError, Gateway, Unavailable
 from .reads import DEAL, LEAD, Bundle, read_one, read_owner
 from .settings import Bitrix24Settings
-from .store import Store
+from .store import Judged, Store
 from .writeback import Writer, plan
 
 log = logging.getLogger("crmqc.bitrix24")
@@ -180,29 +180,29 @@ class Worker:
         deal = bitrix.deal_from_bitrix(bundle.record, crm, contacts, rows)
         history = self._history(bundle)
         now = self.clock()
-        decision = evaluate_deal(deal, history, checker.classify_many, crm, now,
-                                 other_comments=self._written_elsewhere(deal, history))
-        logged, verdict_texts = [], []
-        for touch in decision.touches:
-            text = self._comment_of(touch, history)
-            if text:
-                logged.append(touch)
-                verdict_texts.append(text)
-        verdicts = checker.classify_many(verdict_texts, evidence=True) if verdict_texts else []
-        pairs = [(t, v if t.comment_verdict is not None else None) for t, v in zip(logged, verdicts)]
+        judged: dict[str, object] = {}
+
+        def judge(texts: list[str]) -> list:
+            """classify_many, remembered: the comments the rules judged are the ones the timeline entries show."""
+            missing = [t for t in dict.fromkeys(texts) if t not in judged]
+            if missing:
+                judged.update(zip(missing, checker.classify_many(missing, evidence=True)))
+            return [judged[t] for t in texts]
+
+        decision = evaluate_deal(deal, history, judge, crm, now, other_comments=self._written_elsewhere(deal, history))
+        logged = [(touch, text) for touch in decision.touches if (text := self._comment_of(touch, history))]
+        verdicts = judge([text for _, text in logged])
+        pairs = [(t, v if t.comment_verdict is not None else None) for (t, _), v in zip(logged, verdicts)]
         version = checker.model_version
-        for touch, verdict, text in zip(logged, verdicts, verdict_texts):
-            key = touch.comment_id or f"note-{touch.activity_id}"
-            author = self._author_of(touch, history) or deal.assigned_by_id or ""
-            written = self._written_at(touch, history)
-            self.store.record("comment", key, {"text": text, "touch": touch.to_dict(), "created": written,
-                                               **verdict.to_dict()},
-                              deal_id=deal_id, model_version=version, author=author)
-        for activity in history.activities:
-            self.store.record("activity", activity.id, {"kind": activity.kind}, deal_id=deal_id)
-        result = decision.to_dict()
-        self.store.record("deal", deal_id, result, deal_id=deal_id, model_version=version,
-                          active_until=decision.active_until.isoformat() if decision.active_until else "")
+        records = [Judged("comment", touch.comment_id or f"note-{touch.activity_id}",
+                           {"text": text, "touch": touch.to_dict(), "created": self._written_at(touch, history),
+                            **verdict.to_dict()},
+                           deal_id, version, author=self._author_of(touch, history) or deal.assigned_by_id or "")
+                   for (touch, text), verdict in zip(logged, verdicts)]
+        records += [Judged("activity", a.id, {"kind": a.kind}, deal_id) for a in history.activities]
+        records.append(Judged("deal", deal_id, decision.to_dict(), deal_id, version,
+                               decision.active_until.isoformat() if decision.active_until else ""))
+        self.store.record_many(records)
         today = now.astimezone(portal_zone(deal, crm)).date()
         sent = self.writer.apply(plan(decision, bundle.record, pairs, self.settings, today))
         return Stats(judged=1, writes=sent)
