@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_http import free_port, wait_ready  # noqa: E402
+from bench.bench_http import service  # noqa: E402
 from classifier import config  # noqa: E402
 from classifier.bitrix24 import sweep  # noqa: E402
 from classifier.bitrix24.gateway import Gateway  # noqa: E402
@@ -46,17 +46,6 @@ COMMENT = ("Обсудили поставку труб 150 шт: клиенту 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def serve(env: dict):
-    import subprocess
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "crmqc"), "serve", "--port", str(port)],
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_ready(url)
-    return url, proc
 
 
 def receiver(url: str, portal: FakePortal, events: int) -> dict:
@@ -149,28 +138,19 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp())
     with FakePortal(rate_per_second=2, burst=50) as portal:
         os.environ["REQUESTS_CA_BUNDLE"] = portal.ca_file
-        database = f"sqlite:///{tmp / 'b24.sqlite3'}"
         env = {"CRMQC_B24_WEBHOOK_URL": portal.webhook_url, "CRMQC_B24_APPLICATION_TOKEN": portal.application_token,
-               "CRMQC_B24_MEMBER_ID": portal.member_id, "CRMQC_DATABASE_URL": database,
-               "CRMQC_STORE_PATH": str(tmp / "labels.db"), "CRMQC_WATCH_CURRENT": "false"}
-        url, proc = serve(env)
-        try:
+               "CRMQC_B24_MEMBER_ID": portal.member_id}
+        with service({**env, "CRMQC_DATABASE_URL": f"sqlite:///{tmp / 'b24.sqlite3'}"}) as (url, _):
             print("receiver:", receiver(url, portal, args.events), flush=True)
-            Store(database).engine.dispose()
-            bench_db = f"sqlite:///{tmp / 'writeback.sqlite3'}"
-            settings = Bitrix24Settings(webhook_url=portal.webhook_url, application_token=portal.application_token,
-                                        member_id=portal.member_id, mode="on", database_url=bench_db,
-                                        ca_bundle=portal.ca_file)
-            worker_env = {**env, "CRMQC_DATABASE_URL": bench_db}
-            proc.terminate()
-            proc.wait(timeout=20)
-            url, proc = serve(worker_env)  # the receiver the portal's emitter posts to, on the worker's inbox
+        bench_db = f"sqlite:///{tmp / 'writeback.sqlite3'}"
+        settings = Bitrix24Settings(webhook_url=portal.webhook_url, application_token=portal.application_token,
+                                    member_id=portal.member_id, mode="on", database_url=bench_db,
+                                    ca_bundle=portal.ca_file)
+        # the receiver the portal's emitter posts to, on the worker's inbox
+        with service({**env, "CRMQC_DATABASE_URL": bench_db}) as (url, _):
             portal.subscribe(url + "/v1/bitrix24/events")
             print(f"write-back at {settings.rate_per_second} req/s (burst {settings.burst}):",
                   write_back(portal, settings, args.trickle, args.deals), flush=True)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
     return 0
 
 

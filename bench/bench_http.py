@@ -66,11 +66,13 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 
 @contextmanager
-def service():
-    """`crmqc serve` with one worker on a free loopback port, ready; stopped on exit. Yields (url, port)."""
+def service(env: dict | None = None):
+    """`crmqc serve` with one worker on a free loopback port, ready; stopped on exit. Yields (url, port).
+    ``env``: settings added to the environment (e.g. the Bitrix24 integration's)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, CRMQC_WATCH_CURRENT="false", CRMQC_STORE_PATH=str(Path(tempfile.mkdtemp()) / "l.db"))
+    env = dict(os.environ, CRMQC_WATCH_CURRENT="false", CRMQC_STORE_PATH=str(Path(tempfile.mkdtemp()) / "l.db"),
+               **(env or {}))
     server = subprocess.Popen([str(Path(sys.executable).parent / "crmqc"), "serve", "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
