@@ -1,0 +1,148 @@
+"""Experiment (issue 11, not adopted): clause heads learned from comment labels, by unseen business.
+
+Each comment is cut into clauses (``checker.clause_spans``). A clause head per fact is trained as a
+multiple-instance problem: every clause of a comment without the fact is negative; in a comment with it,
+every clause starts positive, and after each round only the clauses scoring at least ``--relative`` of
+their comment's best stay positive. A comment's clause score is its best clause's. The whole-text model
+(the project's own ``fit``) is trained on the same folds, and the two are combined several ways.
+
+    .venv/bin/python bench/clause_heads.py            # B2B, freight and four hand-written domains held out
+    .venv/bin/python bench/clause_heads.py --c 4 --rounds 0
+
+Prints F1 of `expanded` per held-out business for each combination, at 0.3 and at its best threshold.
+"""
+
+import argparse
+import math
+import time
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from classifier import config
+from classifier.checker import clause_spans
+from classifier.metrics import scores
+from classifier.model.linear import DEFAULT_PARAMS, OUTCOME, SUBJECT, Model, fit
+from classifier.text.pipeline import TextPipeline
+from classifier.training.dataset import read_labelled
+from classifier.training.grouped import business_of
+from classifier.training.train import featurize
+
+QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
+THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+PLACEHOLDERS = ("_date_", "_time_", "_money_", "_num_", "_percent_")
+COMBINATIONS = {  # (whole-text P(subject), P(outcome), best-clause P(subject), P(outcome)) -> score
+    "whole": lambda ws, wo, cs, co: ws * wo,
+    "clause": lambda ws, wo, cs, co: cs * co,
+    "geometric": lambda ws, wo, cs, co: np.sqrt(ws * cs) * np.sqrt(wo * co),
+    "average": lambda ws, wo, cs, co: (ws + cs) / 2 * (wo + co) / 2,
+    "whole S, clause O": lambda ws, wo, cs, co: ws * co,
+    "whole S, min O": lambda ws, wo, cs, co: ws * np.minimum(wo, co),
+}
+
+
+def clauses(rows, pipeline):
+    """Per clause: the row it belongs to, its lemma text, its masked text and a few dense signals."""
+    owner, lemmas, masked, dense = [], [], [], []
+    for i, r in enumerate(rows):
+        spans = clause_spans(r.text) or [(0, len(r.text))]
+        for k, (a, b) in enumerate(spans):
+            p = pipeline.prepare(r.text[a:b])
+            tokens = p.masked.split()
+            owner.append(i)
+            lemmas.append(" ".join(p.lemmas))
+            masked.append(p.masked)
+            dense.append([math.log1p(len(tokens)), *(float(tokens.count(t)) for t in PLACEHOLDERS),
+                          float(k == 0), float(k == len(spans) - 1), float(len(spans) == 1), math.log1p(len(spans))])
+    return np.asarray(owner), np.asarray(lemmas, dtype=object), np.asarray(masked, dtype=object), np.asarray(dense)
+
+
+def multiple_instance(x, bag_of, bag_label, c, rounds, relative):
+    label = bag_label[bag_of].copy()
+    for step in range(rounds + 1):
+        head = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(x, label)
+        if step == rounds:
+            return head
+        p = head.predict_proba(x)[:, 1]
+        best = np.zeros(bag_of.max() + 1)
+        np.maximum.at(best, bag_of, p)
+        label = ((bag_label[bag_of] == 1) & (p >= relative * best[bag_of])).astype(int)
+
+
+def clause_scores(held, owner, lemmas, masked, dense, facts, args):
+    """Best-clause score of each held-out row, per fact, from heads trained on the other rows."""
+    train_c, held_c = ~held[owner], held[owner]
+    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+", lowercase=False)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=20000,
+                           sublinear_tf=True, lowercase=False)
+    mean, scale = dense[train_c].mean(0), dense[train_c].std(0) + 1e-9
+    x_train = sparse.hstack([word.fit_transform(lemmas[train_c]), char.fit_transform(masked[train_c]),
+                             sparse.csr_matrix((dense[train_c] - mean) / scale)], format="csr")
+    x_held = sparse.hstack([word.transform(lemmas[held_c]), char.transform(masked[held_c]),
+                            sparse.csr_matrix((dense[held_c] - mean) / scale)], format="csr")
+    train_rows, held_rows = np.flatnonzero(~held), np.flatnonzero(held)
+    index = np.full(len(held), -1)
+    index[train_rows] = np.arange(len(train_rows))
+    index[held_rows] = np.arange(len(held_rows))
+    out = {}
+    for name, bag_label in facts.items():
+        head = multiple_instance(x_train, index[owner[train_c]], bag_label[train_rows], args.c, args.rounds,
+                                 args.relative)
+        best = np.zeros(len(held_rows))
+        np.maximum.at(best, index[owner[held_c]], head.predict_proba(x_held)[:, 1])
+        out[name] = best
+    return out
+
+
+def _objective(f1_by_business: dict[str, float]) -> float:
+    """Mean of the real businesses' mean F1 and the hand-written domains' mean F1, as ``crmqc cv`` reports."""
+    parts = [[v for b, v in f1_by_business.items() if b.startswith(p)] for p in ("real:", "hand:")]
+    return float(np.mean([np.mean(part) for part in parts if part]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--c", type=float, default=16.0, help="C of the clause heads")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="relabelling rounds (0: every clause of a positive comment positive)")
+    ap.add_argument("--relative", type=float, default=0.5,
+                    help="a clause stays positive at this share of its comment's best")
+    ap.add_argument("--only", nargs="+", default=list(QUICK), help="businesses to hold out")
+    args = ap.parse_args()
+    rows = read_labelled(config.TRAIN_CSV)
+    pipeline = TextPipeline.load(config.RULES_DIR)
+    items, rejected = featurize(rows, pipeline)
+    groups = np.asarray([business_of(r) for r in rows])
+    cats = np.asarray([r.category for r in rows])
+    y = np.asarray([r.label for r in rows])
+    owner, lemmas, masked, dense = clauses(rows, pipeline)
+    facts = {"subject": np.isin(cats, list(SUBJECT)).astype(int), "outcome": np.isin(cats, list(OUTCOME)).astype(int)}
+    results = {}
+    for business in args.only:
+        started = time.perf_counter()
+        held = groups == business
+        train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
+        model = Model(fit([items[i] for i in train_idx], cats[train_idx].tolist(), DEFAULT_PARAMS),
+                      {"params": DEFAULT_PARAMS, "version": "experiment"})
+        whole = model.predict([items[i] for i in held_idx])
+        clause = clause_scores(held, owner, lemmas, masked, dense, facts, args)
+        results[business] = (held_idx, whole.subject, whole.outcome, clause["subject"], clause["outcome"])
+        print(f"  {business} held out ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    def f1(idx, score, t):
+        return scores(y[idx].tolist(), [bool(s >= t and not rejected[i]) for i, s in zip(idx, score)]).f1
+
+    for name, combine in COMBINATIONS.items():
+        table = {t: {b: f1(idx, combine(*heads), t) for b, (idx, *heads) in results.items()} for t in THRESHOLDS}
+        objective = {t: _objective(table[t]) for t in THRESHOLDS}
+        best = max(THRESHOLDS, key=objective.get)
+        for t in sorted({0.3, best}):
+            cells = " ".join(f"{b} {v:.3f}" for b, v in table[t].items())
+            print(f"{name:<18} t={t:<5} objective {objective[t]:.3f}  {cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
