@@ -39,11 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from classifier import config  # noqa: E402
 from classifier.checker import CommentChecker  # noqa: E402
-from classifier.metrics import scores  # noqa: E402
 from classifier.model.linear import DEFAULT_PARAMS, Model, fit  # noqa: E402
 from classifier.text.pipeline import TextPipeline  # noqa: E402
+from classifier.training import grouped  # noqa: E402
 from classifier.training.dataset import LabelledRow, read_labelled  # noqa: E402
-from classifier.training.grouped import business_of, leave_one_business_out, per_business, summary  # noqa: E402
 from classifier.training.train import featurize  # noqa: E402
 
 QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
@@ -115,25 +114,19 @@ def fasttext_version() -> str:
     return "fasttext (unknown distribution)"
 
 
-def measure(gold, predicted) -> dict:
-    s = scores(gold, predicted)
-    return {"rows": len(gold), "positives": s.tp + s.fn, "precision": round(s.precision, 4),
-            "recall": round(s.recall, 4), "f1": round(s.f1, 4)}
-
-
 def by_part(rows: list[LabelledRow], predicted: np.ndarray) -> dict[str, dict]:
     """Precision, recall and F1 of `expanded` on each part of the test split, and on all of it."""
     out = {}
     for part in (*PARTS, "all"):
         idx = [i for i, r in enumerate(rows) if part in ("all", r.part)]
         if idx:
-            out[part] = measure([rows[i].label for i in idx], [bool(predicted[i]) for i in idx])
+            out[part] = grouped.expanded_scores([rows[i].label for i in idx], [bool(predicted[i]) for i in idx])
     return out
 
 
 def held_out_scores(method, rows: list[LabelledRow], businesses: list[str]) -> np.ndarray:
     """A baseline's scores on each held-out business, trained on every other business (the other rows 0)."""
-    groups = np.asarray([business_of(r) for r in rows])
+    groups = np.asarray([grouped.business_of(r) for r in rows])
     texts = [r.text for r in rows]
     labels = np.asarray([r.label for r in rows])
     out = np.zeros(len(rows))
@@ -150,7 +143,7 @@ def hand_mean(table: dict[str, dict]) -> dict | None:
     if not domains:
         return None
     return {"domains": len(domains), "rows": sum(v["rows"] for v in domains.values()),
-            "positives": sum(v["positives"] for v in domains.values()), "f1": summary(domains)["hand"],
+            "positives": sum(v["positives"] for v in domains.values()), "f1": grouped.summary(domains)["hand"],
             **{k: round(float(np.mean([v[k] for v in domains.values()])), 4) for k in ("precision", "recall")}}
 
 
@@ -202,7 +195,7 @@ def git_revision() -> str:
 
 def run(args, log) -> dict:
     train_rows, test_rows = read_labelled(config.TRAIN_CSV), read_labelled(config.TEST_CSV)
-    known = sorted({business_of(r) for r in train_rows})
+    known = sorted({grouped.business_of(r) for r in train_rows})
     chosen = args.only or (list(QUICK) if args.quick else known)
     unknown = sorted(set(chosen) - set(known))
     if unknown:
@@ -228,8 +221,8 @@ def run(args, log) -> dict:
     test_s = time.perf_counter() - started
     log(f"crmqc: leave one business out, {len(held)} held out")
     started = time.perf_counter()
-    oof = leave_one_business_out(train_rows, items, rejected, params, log=log, businesses=held)
-    results["held_out"]["crmqc"] = per_business(train_rows, oof, params["threshold"], only=only)
+    oof = grouped.leave_one_business_out(train_rows, items, rejected, params, log=log, businesses=held)
+    results["held_out"]["crmqc"] = grouped.per_business(train_rows, oof, params["threshold"], only=only)
     results["seconds"]["crmqc"] = {"features": round(features_s, 1), "test": round(features_s + test_s, 1),
                                    "held_out": round(features_s + time.perf_counter() - started, 1)}
 
@@ -242,7 +235,7 @@ def run(args, log) -> dict:
         test_s = time.perf_counter() - started
         started = time.perf_counter()
         oof = held_out_scores(method, train_rows, held)
-        results["held_out"][name] = per_business(train_rows, oof, THRESHOLD, only=only)
+        results["held_out"][name] = grouped.per_business(train_rows, oof, THRESHOLD, only=only)
         results["seconds"][name] = {"test": round(test_s, 1), "held_out": round(time.perf_counter() - started, 1)}
     results["hand_mean"] = {m: hand_mean(t) for m, t in results["held_out"].items()}
     results["run"] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "revision": git_revision(),

@@ -8,6 +8,7 @@ their comment's best stay positive. A comment's clause score is its best clause'
 
     .venv/bin/python bench/clause_heads.py            # B2B, freight and four hand-written domains held out
     .venv/bin/python bench/clause_heads.py --c 4 --rounds 0
+    git show 20f52d1:data/train.csv > /tmp/before.csv && .venv/bin/python bench/clause_heads.py --data /tmp/before.csv
 
 Prints F1 of `expanded` per held-out business for each combination, at 0.3 and at its best threshold.
 """
@@ -15,6 +16,7 @@ Prints F1 of `expanded` per held-out business for each combination, at 0.3 and a
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -110,8 +112,9 @@ def main() -> int:
     ap.add_argument("--relative", type=float, default=0.5,
                     help="a clause stays positive at this share of its comment's best")
     ap.add_argument("--only", nargs="+", default=list(QUICK), help="businesses to hold out")
+    ap.add_argument("--data", type=Path, default=config.TRAIN_CSV, help="labelled rows (default train.csv)")
     args = ap.parse_args()
-    rows = read_labelled(config.TRAIN_CSV)
+    rows = read_labelled(args.data)
     pipeline = TextPipeline.load(config.RULES_DIR)
     items, rejected = featurize(rows, pipeline)
     groups = np.asarray([business_of(r) for r in rows])

@@ -47,12 +47,15 @@ def per_business(rows: list[LabelledRow], oof: np.ndarray, threshold: float, onl
     for i, r in enumerate(rows):
         if only is None or business_of(r) in only:
             by[business_of(r)].append(i)
-    out = {}
-    for business, idx in sorted(by.items()):
-        s = scores([rows[i].label for i in idx], [oof[i] >= threshold and oof[i] > 0 for i in idx])
-        out[business] = {"rows": len(idx), "positives": s.tp + s.fn, "precision": round(s.precision, 4),
-                         "recall": round(s.recall, 4), "f1": round(s.f1, 4)}
-    return out
+    return {business: expanded_scores([rows[i].label for i in idx], [oof[i] >= threshold and oof[i] > 0 for i in idx])
+            for business, idx in sorted(by.items())}
+
+
+def expanded_scores(gold, predicted) -> dict:
+    """Rows, positives, precision, recall and F1 of `expanded` for gold labels and accepted flags."""
+    s = scores(gold, predicted)
+    return {"rows": len(gold), "positives": s.tp + s.fn, "precision": round(s.precision, 4),
+            "recall": round(s.recall, 4), "f1": round(s.f1, 4)}
 
 
 def summary(table: dict[str, dict]) -> dict[str, float]:
