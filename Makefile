@@ -23,9 +23,9 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 data: $(STAMP) ## rebuild data/train.csv and data/test.csv from data/raw (after data/raw changes)
 	$(BIN)/crmqc data build
 
-# Train when there is no model yet, or when the split, the text rules or the feature code changed.
-FEATURE_CODE := $(wildcard classifier/text/*.py classifier/model/*.py) classifier/training/train.py
-$(MODEL): $(STAMP) data/train.csv data/test.csv $(filter-out rules/crm.yaml,$(wildcard rules/*.yaml)) $(FEATURE_CODE)
+# Train when there is no model yet, or when the split, the span labels, the text rules or the feature code changed.
+FEATURE_CODE := $(wildcard classifier/text/*.py classifier/model/*.py) classifier/training/train.py classifier/training/spans.py
+$(MODEL): $(STAMP) data/train.csv data/test.csv $(wildcard data/spans/*.jsonl) $(filter-out rules/crm.yaml,$(wildcard rules/*.yaml)) $(FEATURE_CODE)
 	$(BIN)/crmqc train
 
 model: $(MODEL) ## train a model version if the data, rules or feature code changed

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import config
 from .model.features import Features, extract
 from .model.linear import Model, Prediction
@@ -119,21 +121,15 @@ class CommentChecker:
         if len(spans) <= 1:
             whole = spans or [(0, len(text))]
             return {f: [_span(text, *whole[0])] if f in present else [] for f in FACTS}
+        relative = self.clause_scores(text, spans)
+        chosen = evidence_clauses(relative, present)
+        return {fact: [_span(text, *spans[k]) for k in chosen[fact]] for fact in FACTS}
+
+    def clause_scores(self, text: str, spans: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+        """Per fact, each clause's probability of stating it, as a share of the best clause's."""
         pred = self.model.predict([self.features(self.pipeline.prepare(text[a:b])) for a, b in spans])
-        relative = {}
-        for fact, probs in (("subject", pred.subject), ("outcome", pred.outcome)):
-            relative[fact] = probs / max(float(probs.max()), 1e-12)
-        out = {}
-        for fact in FACTS:
-            if fact not in present:
-                out[fact] = []
-                continue
-            other = next((f for f in present if f != fact), None)
-            best = int(relative[fact].argmax())
-            chosen = [k for k in range(len(spans)) if k == best or (
-                relative[fact][k] >= EVIDENCE_SHARE and (other is None or relative[fact][k] >= relative[other][k]))]
-            out[fact] = [_span(text, *spans[k]) for k in chosen]
-        return out
+        return {fact: probs / max(float(probs.max()), 1e-12)
+                for fact, probs in (("subject", pred.subject), ("outcome", pred.outcome))}
 
     def _explain(self, prepared: Prepared, item: Features, threshold: float) -> dict:
         return {
@@ -144,6 +140,23 @@ class CommentChecker:
                           for h in prepared.stop_hits],
             "top_terms": self.model.top_terms(item),
         }
+
+
+def evidence_clauses(relative: dict[str, np.ndarray], present: list[str],
+                     share: float = EVIDENCE_SHARE) -> dict[str, list[int]]:
+    """Which clauses are evidence of each present fact: the best one, and those at ``share`` of it or more
+    that are no weaker, relative to the best, for this fact than for the other present one."""
+    out = {}
+    for fact in FACTS:
+        if fact not in present:
+            out[fact] = []
+            continue
+        other = next((f for f in present if f != fact), None)
+        rel = relative[fact]
+        best = int(rel.argmax())
+        out[fact] = [k for k in range(len(rel)) if k == best or (
+            rel[k] >= share and (other is None or rel[k] >= relative[other][k]))]
+    return out
 
 
 def _span(text: str, start: int, end: int) -> dict:

@@ -109,20 +109,25 @@ def cmd_cv(args) -> int:
     from .text.pipeline import TextPipeline
     from .training.dataset import read_labelled
     from .training.grouped import business_of, leave_one_business_out, per_business, summary
-    from .training.train import featurize
+    from .training.train import contrasts_for, featurize
     rows = read_labelled(Path(args.data))
     params = dict(DEFAULT_PARAMS, blocks=list(args.blocks),
-                  **({"fact_C": args.c, "category_C": args.c} if args.c else {}))
+                  **({"fact_C": args.c, "category_C": args.c} if args.c else {}),
+                  **({"contrast_weight": args.contrast_weight} if args.contrast_weight is not None else {}))
     known = {business_of(r) for r in rows}
     only = set(args.only) if args.only else None
     if only and only - known:
         raise CliError(f"--only: no business {', '.join(sorted(only - known))} in {Path(args.data).name} "
                        f"(there are: {', '.join(sorted(known))})")
-    items, rejected = featurize(rows, TextPipeline.load(config.RULES_DIR))
+    pipeline = TextPipeline.load(config.RULES_DIR)
+    items, rejected = featurize(rows, pipeline)
+    contrasts = contrasts_for(rows, pipeline) if params["contrast_weight"] else None
     print(f"leave one business out over {Path(args.data).name}: {len(rows)} rows, C={params['fact_C']}"
-          + (f", blocks {' '.join(params['blocks'])}" if params["blocks"] else ""), file=sys.stderr)
+          + (f", blocks {' '.join(params['blocks'])}" if params["blocks"] else "")
+          + (f", {len(contrasts)} contrast rows at weight {params['contrast_weight']}" if contrasts else ""),
+          file=sys.stderr)
     oof = leave_one_business_out(rows, items, rejected, params, log=lambda m: print(m, file=sys.stderr),
-                                 businesses=only)
+                                 businesses=only, contrasts=contrasts)
     thresholds = args.thresholds or [params["threshold"]]
     for t in thresholds:
         table = per_business(rows, oof, t, only=only)
@@ -520,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optional feature blocks beside TF-IDF (README, Quality); default none")
     p.add_argument("--only", nargs="*", metavar="BUSINESS", default=None,
                    help="hold out only these businesses (e.g. real:freight hand:cars); default every one")
+    p.add_argument("--contrast-weight", type=_in_range(float, 0, 100), default=None,
+                   help="weight of the contrast rows cut by the span labels of data/spans (0: none; "
+                        "default: the model's)")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("score", help="score one comment, or a CSV file with a `text` column")

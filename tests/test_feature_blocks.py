@@ -67,7 +67,7 @@ def test_a_model_with_blocks_scores_a_batch_as_one_by_one(pipeline, blocks):
 
 def test_grouped_cv_can_hold_out_only_some_businesses(monkeypatch):
     """The quick comparison of blocks: only the named businesses are held out, and only they are reported."""
-    from classifier.training import grouped
+    from classifier.training import grouped, spans
     from classifier.training.dataset import LabelledRow
 
     rows = [LabelledRow(f"{d}{i}", i % 2, "expanded" if i % 2 else "stop", domain=d)
@@ -81,7 +81,7 @@ def test_grouped_cv_can_hold_out_only_some_businesses(monkeypatch):
         def predict(self, items):
             return type("P", (), {"score": np.full(len(items), 0.9)})()
 
-    monkeypatch.setattr(grouped, "fit", lambda items, cats, params: fits.append(set(items)))
+    monkeypatch.setattr(spans, "fit", lambda items, cats, params, sample_weight=None: fits.append(set(items)))
     monkeypatch.setattr(grouped, "Model", Fake)
     oof = grouped.leave_one_business_out(rows, [r.text for r in rows], np.zeros(len(rows), bool), {},
                                          log=lambda m: None, businesses=["hand:hr"])

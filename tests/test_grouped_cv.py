@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from classifier.training import grouped
+from classifier.training import grouped, spans
 from classifier.training.dataset import LabelledRow
 
 
@@ -24,11 +24,11 @@ def test_each_business_is_scored_by_a_model_that_never_saw_it(monkeypatch):
         def predict(self, items):
             return type("P", (), {"score": np.full(len(items), 0.9)})()
 
-    def fake_fit(items, cats, params):
+    def fake_fit(items, cats, params, sample_weight=None):
         trained_on.append(set(items))
         return set(items)
 
-    monkeypatch.setattr(grouped, "fit", fake_fit)
+    monkeypatch.setattr(spans, "fit", fake_fit)
     monkeypatch.setattr(grouped, "Model", Fake)
     items = [r.text for r in rows]
     oof = grouped.leave_one_business_out(rows, items, np.zeros(len(rows), bool), {}, log=lambda m: None)

@@ -50,6 +50,9 @@ DEFAULT_PARAMS = {
     # 0.885 / 0.385, 126 (objective 0.6355 / 0.6370 / 0.6350); lighter stop and padding rows did worse
     "outcome_weights": {"subject_only": 2.0},
     "threshold": 0.3,
+    # the weight of a contrast row (an expanded comment with one fact's labelled substrings deleted,
+    # training.spans) beside a row of train.csv; 0 trains without them
+    "contrast_weight": 0.0,
     # optional feature blocks beside TF-IDF and the dense signals (features.BLOCKS)
     "blocks": [],
 }

@@ -12,8 +12,9 @@ from collections import defaultdict
 import numpy as np
 
 from ..metrics import scores
-from ..model.linear import Model, fit
+from ..model.linear import Model
 from .dataset import LabelledRow
+from .spans import Contrasts
 
 
 def business_of(row: LabelledRow) -> str:
@@ -21,20 +22,21 @@ def business_of(row: LabelledRow) -> str:
 
 
 def leave_one_business_out(rows: list[LabelledRow], items, rejected: np.ndarray, params: dict,
-                           log=print, businesses=None) -> np.ndarray:
-    """Out-of-business scores: each row scored by a model that never saw its business.
+                           log=print, businesses=None, contrasts: Contrasts | None = None) -> np.ndarray:
+    """Out-of-business scores: each row scored by a model that never saw its business (nor the contrast
+    rows cut from its comments).
 
     ``businesses`` (names as :func:`business_of` gives them) holds out only those, for a quicker
     comparison; the other rows then score 0 and stay out of :func:`per_business` with ``only``."""
     groups = np.asarray([business_of(r) for r in rows])
-    cats = np.asarray([r.category for r in rows])
+    cats = [r.category for r in rows]
+    contrasts = contrasts or Contrasts.none()
     oof = np.zeros(len(rows))
     held_out = sorted(set(groups)) if businesses is None else sorted(set(businesses))
     for k, business in enumerate(held_out):
         held = groups == business
         train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
-        model = Model(fit([items[i] for i in train_idx], cats[train_idx].tolist(), params),
-                      {"params": params, "version": "lobo"})
+        model = Model(contrasts.fit(items, cats, train_idx, params), {"params": params, "version": "lobo"})
         oof[held_idx] = model.predict([items[i] for i in held_idx]).score
         log(f"  {k + 1}: {business} ({len(held_idx)} rows) held out")
     return np.where(rejected, 0.0, oof)

@@ -12,11 +12,12 @@ from .. import config
 from ..checker import CommentChecker
 from ..metrics import f1, mean_f1_by_part
 from ..model.features import FEATURE_VERSION, Features, extract
-from ..model.linear import DEFAULT_PARAMS, Model, fit, library_versions
+from ..model.linear import DEFAULT_PARAMS, Model, library_versions
 from ..model.registry import Registry
 from ..text.pipeline import TextPipeline
 from .dataset import LabelledRow, data_hash, exact_key, read_labelled
 from .evaluate import metrics_by_part
+from .spans import Contrasts, load_spans
 
 C_GRID = (16.0, 64.0, 256.0, 1024.0, 4096.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.81, 0.05))
@@ -59,8 +60,18 @@ def pick_setting(objectives: dict[tuple[float, float], float],
     return max(near, key=lambda k: (k[1], objectives[k]))
 
 
+def contrasts_for(rows: list[LabelledRow], pipeline: TextPipeline,
+                  spans_dir: Path = config.SPANS_DIR) -> Contrasts:
+    """The contrast rows cut from ``rows`` by the span labels in ``spans_dir`` (:mod:`.spans`)."""
+    return Contrasts.of(rows, load_spans(spans_dir), lambda cut: featurize(cut, pipeline))
+
+
+def spans_files(spans_dir: Path = config.SPANS_DIR) -> list[Path]:
+    return sorted(Path(spans_dir).glob("*.jsonl"))
+
+
 def choose_params(items, rows, base: dict, rejected: np.ndarray,
-                  c_grid: tuple[float, ...] = C_GRID) -> tuple[dict, dict]:
+                  c_grid: tuple[float, ...] = C_GRID, contrasts: Contrasts | None = None) -> tuple[dict, dict]:
     """C and threshold by 5-fold cross-validation on the training rows only.
 
     ``rejected`` marks the rows the stop and padding rules reject whatever the model says, as
@@ -70,12 +81,13 @@ def choose_params(items, rows, base: dict, rejected: np.ndarray,
     cats = np.asarray([r.category for r in rows])
     parts = np.asarray([r.part for r in rows])
     strata = np.char.add(np.char.add(cats.astype(str), "|"), parts.astype(str))
+    contrasts = contrasts or Contrasts.none()
     objectives, oofs = {}, {}
     for c in c_grid:
         oof = np.zeros(len(rows))
         for tr, va in _folds(y).split(np.zeros(len(y)), strata):
             params = dict(base, fact_C=c, category_C=c)
-            objs = fit([items[i] for i in tr], cats[tr].tolist(), params)
+            objs = contrasts.fit(items, cats.tolist(), tr, params)
             model = Model(objs, {"params": params, "version": "cv"})
             oof[va] = model.predict([items[i] for i in va]).score
         oofs[c] = oof
@@ -96,7 +108,7 @@ def choose_params(items, rows, base: dict, rejected: np.ndarray,
 def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODELS_DIR,
           train_csv: Path = config.TRAIN_CSV, test_csv: Path = config.TEST_CSV,
           rules_dir: Path = config.RULES_DIR, extra_rows: list[LabelledRow] | None = None,
-          tune: bool = False, promote: bool = True, log=print) -> Model:
+          tune: bool = False, promote: bool = True, log=print, spans_dir: Path = config.SPANS_DIR) -> Model:
     """Train a new version ``<name>-<UTC time>``, save it beside the others and, with ``promote``, point
     ``models/CURRENT`` at it. A running service keeps serving its model until it follows the pointer."""
     started = time.perf_counter()
@@ -105,23 +117,26 @@ def train(name: str = config.DEFAULT_MODEL_NAME, models_dir: Path = config.MODEL
     pipeline = TextPipeline.load(rules_dir)
     rows = with_corrections(read_labelled(train_csv), list(extra_rows or []))
     items, rejected = featurize(rows, pipeline)
+    contrasts = contrasts_for(rows, pipeline, spans_dir)
     extra = f" + {len(extra_rows)} extra" if extra_rows else ""
-    log(f"training on {len(rows)} rows from {Path(train_csv).name}{extra}")
+    log(f"training on {len(rows)} rows from {Path(train_csv).name}{extra}, and {len(contrasts)} contrast rows "
+        f"cut by the span labels at weight {DEFAULT_PARAMS['contrast_weight']}")
     if tune:
-        params, cv = choose_params(items, rows, dict(DEFAULT_PARAMS), rejected)
+        params, cv = choose_params(items, rows, dict(DEFAULT_PARAMS), rejected, contrasts=contrasts)
     else:
         params, cv = dict(DEFAULT_PARAMS), {}
     how = "chosen now by 5-fold cross-validation on train" if tune else "defaults (chosen earlier by --tune)"
     log(f"C={params['fact_C']}, threshold={params['threshold']}: {how}")
-    objects = fit(items, [r.category for r in rows], params)
+    objects = contrasts.fit(items, [r.category for r in rows], range(len(rows)), params)
     trained_at = datetime.now(UTC)
     card = {
         "name": version,
         "base_name": name,
         "version": version,
         "trained_at": trained_at.isoformat(timespec="seconds"),
-        "data_hash": data_hash(train_csv, test_csv),
+        "data_hash": data_hash(train_csv, test_csv, *spans_files(spans_dir)),
         "train_rows": len(rows),
+        "contrast_rows": len(contrasts) if params.get("contrast_weight") else 0,
         "rules_fingerprint": pipeline.rules.fingerprint(),
         "feature_version": FEATURE_VERSION,
         "libraries": library_versions(),
