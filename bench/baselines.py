@@ -5,10 +5,10 @@ Run: .venv/bin/python bench/baselines.py [--quick | --only BUSINESS ...] [--json
 cores, the crmqc leave-one-business-out being 5 of them; --quick holds out six businesses and takes about 1.
 
 Columns, each trained on the same rows and measured on the same rows:
-- crmqc: the project's own code with the default settings (DEFAULT_PARAMS), whatever the model is now. On
-  the test split a model is fitted on train.csv and the test texts go through CommentChecker.classify_many
-  (rules applied); held out, classifier.training.grouped.leave_one_business_out at params["threshold"], as
-  `crmqc cv` does.
+- crmqc: the project's own code with the default settings (DEFAULT_PARAMS), whatever the model is now, with
+  the contrast rows of the span labels. On the test split a model is fitted on train.csv and the test texts
+  go through CommentChecker.classify_many (rules applied); held out,
+  classifier.training.grouped.leave_one_business_out at params["threshold"], as `crmqc cv` does.
 - fastText: a supervised fastText classifier on the lowercased raw text, P(expanded) >= 0.5.
 - TF-IDF+LR: word 1-2-gram TF-IDF on the lowercased raw text, balanced logistic regression, P >= 0.5.
   No lemmas, no rules.
@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from classifier import config  # noqa: E402
 from classifier.checker import CommentChecker  # noqa: E402
-from classifier.model.linear import DEFAULT_PARAMS, Model, fit  # noqa: E402
+from classifier.model.linear import DEFAULT_PARAMS, Model  # noqa: E402
 from classifier.text.pipeline import TextPipeline  # noqa: E402
 from classifier.training import grouped  # noqa: E402
 from classifier.training.dataset import LabelledRow, read_labelled  # noqa: E402
-from classifier.training.train import featurize  # noqa: E402
+from classifier.training.train import contrasts_for, featurize  # noqa: E402
 
 QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
 PARTS = ("hand", "real")
@@ -214,14 +214,17 @@ def run(args, log) -> dict:
     features_s = time.perf_counter() - started
     log("crmqc: fit on train.csv, classify test.csv")
     started = time.perf_counter()
-    model = Model(fit(items, [r.category for r in train_rows], params), {"params": params, "version": "bench"})
+    contrasts = contrasts_for(train_rows, pipeline)
+    model = Model(contrasts.fit(items, [r.category for r in train_rows], range(len(train_rows)), params),
+                  {"params": params, "version": "bench"})
     verdicts = CommentChecker(pipeline=pipeline, model=model).classify_many([r.text for r in test_rows])
     predicted = np.asarray([v.category == config.EXPANDED for v in verdicts])
     results["test"]["crmqc"] = by_part(test_rows, predicted)
     test_s = time.perf_counter() - started
     log(f"crmqc: leave one business out, {len(held)} held out")
     started = time.perf_counter()
-    oof = grouped.leave_one_business_out(train_rows, items, rejected, params, log=log, businesses=held)
+    oof = grouped.leave_one_business_out(train_rows, items, rejected, params, log=log, businesses=held,
+                                         contrasts=contrasts)
     results["held_out"]["crmqc"] = grouped.per_business(train_rows, oof, params["threshold"], only=only)
     results["seconds"]["crmqc"] = {"features": round(features_s, 1), "test": round(features_s + test_s, 1),
                                    "held_out": round(features_s + time.perf_counter() - started, 1)}

@@ -24,13 +24,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from classifier import config
-from classifier.checker import clause_spans
 from classifier.metrics import scores
-from classifier.model.linear import DEFAULT_PARAMS, OUTCOME, SUBJECT, Model, fit
+from classifier.model.linear import DEFAULT_PARAMS, OUTCOME, SUBJECT, Model
+from classifier.text.clauses import clause_spans
 from classifier.text.pipeline import TextPipeline
-from classifier.training.dataset import read_labelled
+from classifier.training.dataset import exact_key, read_labelled
 from classifier.training.grouped import business_of
-from classifier.training.train import featurize
+from classifier.training.spans import FACTS, MIN_LETTERS, Contrasts, load_spans
+from classifier.training.train import contrasts_for, featurize
 
 QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
@@ -46,23 +47,46 @@ COMBINATIONS = {  # (whole-text P(subject), P(outcome), best-clause P(subject), 
 
 
 def clauses(rows, pipeline):
-    """Per clause: the row it belongs to, its lemma text, its masked text and a few dense signals."""
-    owner, lemmas, masked, dense = [], [], [], []
+    """Per clause: the row it belongs to, its lemma text, its masked text, a few dense signals and its
+    (start, end) in the row's text."""
+    owner, lemmas, masked, dense, bounds = [], [], [], [], []
     for i, r in enumerate(rows):
         spans = clause_spans(r.text) or [(0, len(r.text))]
         for k, (a, b) in enumerate(spans):
             p = pipeline.prepare(r.text[a:b])
             tokens = p.masked.split()
             owner.append(i)
+            bounds.append((a, b))
             lemmas.append(" ".join(p.lemmas))
             masked.append(p.masked)
             dense.append([math.log1p(len(tokens)), *(float(tokens.count(t)) for t in PLACEHOLDERS),
                           float(k == 0), float(k == len(spans) - 1), float(len(spans) == 1), math.log1p(len(spans))])
-    return np.asarray(owner), np.asarray(lemmas, dtype=object), np.asarray(masked, dtype=object), np.asarray(dense)
+    return (np.asarray(owner), np.asarray(lemmas, dtype=object), np.asarray(masked, dtype=object),
+            np.asarray(dense), bounds)
 
 
-def multiple_instance(x, bag_of, bag_label, c, rounds, relative):
-    label = bag_label[bag_of].copy()
+def span_labels(rows, owner, bounds, labels) -> dict[str, np.ndarray]:
+    """Per fact and clause: 1 where the clause holds at least ``MIN_LETTERS`` letters of the fact's labelled
+    substrings, 0 where its comment has span labels and it holds fewer, -1 where the comment has none."""
+    out = {fact: np.full(len(owner), -1) for fact in FACTS}
+    for k, (i, (a, b)) in enumerate(zip(owner, bounds)):
+        label = labels.get(exact_key(rows[i].text))
+        if label is None or label.doubt or label.text != rows[i].text:
+            continue
+        for fact in FACTS:
+            covered = np.zeros(len(label.text), dtype=bool)
+            for start, end in label.spans(fact):
+                covered[start:end] = True
+            letters = sum(1 for j in range(a, b) if covered[j] and label.text[j].isalpha())
+            out[fact][k] = int(letters >= MIN_LETTERS)
+    return out
+
+
+def multiple_instance(x, bag_of, bag_label, c, rounds, relative, fixed=None):
+    """A clause head; ``fixed`` (1/0, -1 for none) overrides the bag's label for clauses with span labels,
+    and only the other clauses of positive bags are relabelled between rounds."""
+    fixed = np.full(len(bag_of), -1) if fixed is None else fixed
+    label = np.where(fixed >= 0, fixed, bag_label[bag_of])
     for step in range(rounds + 1):
         head = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(x, label)
         if step == rounds:
@@ -70,10 +94,11 @@ def multiple_instance(x, bag_of, bag_label, c, rounds, relative):
         p = head.predict_proba(x)[:, 1]
         best = np.zeros(bag_of.max() + 1)
         np.maximum.at(best, bag_of, p)
-        label = ((bag_label[bag_of] == 1) & (p >= relative * best[bag_of])).astype(int)
+        relabelled = ((bag_label[bag_of] == 1) & (p >= relative * best[bag_of])).astype(int)
+        label = np.where(fixed >= 0, fixed, relabelled)
 
 
-def clause_scores(held, owner, lemmas, masked, dense, facts, args):
+def clause_scores(held, owner, lemmas, masked, dense, facts, args, fixed=None):
     """Best-clause score of each held-out row, per fact, from heads trained on the other rows."""
     train_c, held_c = ~held[owner], held[owner]
     word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+", lowercase=False)
@@ -90,8 +115,9 @@ def clause_scores(held, owner, lemmas, masked, dense, facts, args):
     index[held_rows] = np.arange(len(held_rows))
     out = {}
     for name, bag_label in facts.items():
+        pinned = None if fixed is None else fixed[name][train_c]
         head = multiple_instance(x_train, index[owner[train_c]], bag_label[train_rows], args.c, args.rounds,
-                                 args.relative)
+                                 args.relative, pinned)
         best = np.zeros(len(held_rows))
         np.maximum.at(best, index[owner[held_c]], head.predict_proba(x_held)[:, 1])
         out[name] = best
@@ -113,6 +139,10 @@ def main() -> int:
                     help="a clause stays positive at this share of its comment's best")
     ap.add_argument("--only", nargs="+", default=list(QUICK), help="businesses to hold out")
     ap.add_argument("--data", type=Path, default=config.TRAIN_CSV, help="labelled rows (default train.csv)")
+    ap.add_argument("--spans", action="store_true",
+                    help="clauses of comments with span labels (data/spans) take their labels from them")
+    ap.add_argument("--contrast-weight", type=float, default=0.0,
+                    help="the whole-text model's contrast rows (training.spans) at this weight")
     args = ap.parse_args()
     rows = read_labelled(args.data)
     pipeline = TextPipeline.load(config.RULES_DIR)
@@ -120,17 +150,20 @@ def main() -> int:
     groups = np.asarray([business_of(r) for r in rows])
     cats = np.asarray([r.category for r in rows])
     y = np.asarray([r.label for r in rows])
-    owner, lemmas, masked, dense = clauses(rows, pipeline)
+    owner, lemmas, masked, dense, bounds = clauses(rows, pipeline)
     facts = {"subject": np.isin(cats, list(SUBJECT)).astype(int), "outcome": np.isin(cats, list(OUTCOME)).astype(int)}
+    fixed = span_labels(rows, owner, bounds, load_spans()) if args.spans else None
+    params = dict(DEFAULT_PARAMS, contrast_weight=args.contrast_weight)
+    contrasts = contrasts_for(rows, pipeline) if args.contrast_weight else Contrasts.none()
     results = {}
     for business in args.only:
         started = time.perf_counter()
         held = groups == business
         train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
-        model = Model(fit([items[i] for i in train_idx], cats[train_idx].tolist(), DEFAULT_PARAMS),
-                      {"params": DEFAULT_PARAMS, "version": "experiment"})
+        model = Model(contrasts.fit(items, cats.tolist(), train_idx, params),
+                      {"params": params, "version": "experiment"})
         whole = model.predict([items[i] for i in held_idx])
-        clause = clause_scores(held, owner, lemmas, masked, dense, facts, args)
+        clause = clause_scores(held, owner, lemmas, masked, dense, facts, args, fixed)
         results[business] = (held_idx, whole.subject, whole.outcome, clause["subject"], clause["outcome"])
         print(f"  {business} held out ({time.perf_counter() - started:.0f} s)", flush=True)
 

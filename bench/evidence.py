@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifier import config  # noqa: E402
-from classifier.checker import EVIDENCE_SHARE, FACTS, CommentChecker, clause_spans, evidence_clauses  # noqa: E402
+from classifier.checker import EVIDENCE_SHARE, FACTS, CommentChecker, evidence_clauses  # noqa: E402
 from classifier.model.linear import DEFAULT_PARAMS, Model  # noqa: E402
+from classifier.text.clauses import clause_spans  # noqa: E402
 from classifier.text.pipeline import TextPipeline  # noqa: E402
 from classifier.training.dataset import exact_key, read_labelled  # noqa: E402
 from classifier.training.grouped import business_of  # noqa: E402

@@ -5,7 +5,6 @@ text → :class:`~classifier.text.pipeline.TextPipeline` (prepare once, rules fi
 batch scoring, the labelling queue, retraining and the CRM rules all call it.
 """
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,34 +14,18 @@ from . import config
 from .model.features import Features, extract
 from .model.linear import Model, Prediction
 from .model.registry import Registry
+from .text.clauses import clause_spans
 from .text.lemmatize import Lemmatizer
 from .text.pipeline import TextPipeline
 from .text.prepared import Prepared
 from .text.rules import RuleBook
 from .verdict import Verdict, make_verdict
 
-# Where a comment's clauses end: sentence marks, line breaks, « / » and « - » between log entries, «, ».
-# A point ends a clause only before a space or the end, so «12.03» and «15.30» stay whole.
-CLAUSE_END = re.compile(r"[.!?;…]+(?=\s|$)|\n+|\s[/|–—-]\s|,\s")
 FACTS = ("subject", "outcome")
 # A clause counts as evidence of a fact at this share of the comment's best clause for it. There are no span
 # labels to choose it by: at 1/2, «Обсудили КП: дорого на 10%» (0.43 of the best) fell out of the subject
 # of «…, согласовал скидку 5%, клиент ждёт счёт до пятницы» once the model was retrained on more data.
 EVIDENCE_SHARE = 1 / 3
-
-
-def clause_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each clause of ``text`` with letters in it, trimmed; offsets in code points."""
-    spans, at = [], 0
-    for m in [*CLAUSE_END.finditer(text), None]:
-        end = m.start() if m else len(text)
-        piece = text[at:end]
-        lead = len(piece) - len(piece.lstrip())
-        start, stop = at + lead, at + len(piece.rstrip())
-        if stop > start and any(ch.isalpha() for ch in text[start:stop]):
-            spans.append((start, stop))
-        at = m.end() if m else len(text)
-    return spans
 
 
 @dataclass
@@ -101,17 +84,20 @@ class CommentChecker:
             details = self._explain(p, items.get(i) or self.features(p), threshold) if explain else None
             verdict = make_verdict(category, score, rule, self.model_version, details)
             if evidence:
-                verdict = verdict.with_evidence(self._evidence(p, verdict))
+                per_clause = pred.clauses[row[i]] if i in row and pred.clauses is not None else None
+                verdict = verdict.with_evidence(self._evidence(p, verdict, per_clause))
             verdicts.append(verdict)
         return verdicts
 
-    def _evidence(self, prepared: Prepared, verdict: Verdict) -> dict[str, list[dict]]:
+    def _evidence(self, prepared: Prepared, verdict: Verdict,
+                  per_clause: np.ndarray | None = None) -> dict[str, list[dict]]:
         """For each fact the verdict finds (not in ``missing``), the clauses the model reads it in.
 
-        Each clause is scored by the two heads on its own. Short clauses score low in absolute terms, so
-        clauses are compared with the comment's best clause for that fact: a clause is evidence of a fact
-        when it scores at least ``EVIDENCE_SHARE`` of that best, and no lower, relative to the best, than for the other
-        fact found; the best clause always is. A fact the verdict misses has no evidence, so the two never
+        Each clause is scored by the model's clause heads (``per_clause``: the prediction's (n_clauses, 2)
+        array) or, for a model without them, by the two whole-text heads on the clause alone. Clauses are
+        compared with the comment's best clause for that fact: a clause is evidence of a fact when it scores
+        at least ``EVIDENCE_SHARE`` of that best, and no lower, relative to the best, than for the other fact
+        found; the best clause always is. A fact the verdict misses has no evidence, so the two never
         contradict each other."""
         present = [f for f in FACTS if f not in verdict.missing]
         if not present:
@@ -121,7 +107,14 @@ class CommentChecker:
         if len(spans) <= 1:
             whole = spans or [(0, len(text))]
             return {f: [_span(text, *whole[0])] if f in present else [] for f in FACTS}
-        relative = self.clause_scores(text, spans)
+        if per_clause is not None and len(per_clause) == len(spans):
+            relative = {fact: per_clause[:, k] / max(float(per_clause[:, k].max()), 1e-12)
+                        for k, fact in enumerate(FACTS)}
+        else:
+            relative = self.clause_scores(text, spans)
+        status = _stop_only(text, spans, prepared)
+        if not status.all():  # a clause that is nothing but a stop phrase or status is never evidence
+            relative = {fact: np.where(status, 0.0, rel) for fact, rel in relative.items()}
         chosen = evidence_clauses(relative, present)
         return {fact: [_span(text, *spans[k]) for k in chosen[fact]] for fact in FACTS}
 
@@ -157,6 +150,14 @@ def evidence_clauses(relative: dict[str, np.ndarray], present: list[str],
         out[fact] = [k for k in range(len(rel)) if k == best or (
             rel[k] >= share and (other is None or rel[k] >= relative[other][k]))]
     return out
+
+
+def _stop_only(text: str, spans: list[tuple[int, int]], prepared: Prepared) -> np.ndarray:
+    """Per clause: every letter of it lies in a stop phrase («Созвонился», «Ответил секретарь»)."""
+    covered = np.zeros(len(text), dtype=bool)
+    for hit in prepared.stop_hits:
+        covered[hit.start:hit.end] = True
+    return np.asarray([all(covered[j] for j in range(a, b) if text[j].isalpha()) for a, b in spans], dtype=bool)
 
 
 def _span(text: str, start: int, end: int) -> dict:

@@ -113,7 +113,8 @@ def cmd_cv(args) -> int:
     rows = read_labelled(Path(args.data))
     params = dict(DEFAULT_PARAMS, blocks=list(args.blocks),
                   **({"fact_C": args.c, "category_C": args.c} if args.c else {}),
-                  **({"contrast_weight": args.contrast_weight} if args.contrast_weight is not None else {}))
+                  **({"contrast_weight": args.contrast_weight} if args.contrast_weight is not None else {}),
+                  **({"clause_heads": args.clause_heads} if args.clause_heads is not None else {}))
     known = {business_of(r) for r in rows}
     only = set(args.only) if args.only else None
     if only and only - known:
@@ -121,10 +122,12 @@ def cmd_cv(args) -> int:
                        f"(there are: {', '.join(sorted(known))})")
     pipeline = TextPipeline.load(config.RULES_DIR)
     items, rejected = featurize(rows, pipeline)
-    contrasts = contrasts_for(rows, pipeline) if params["contrast_weight"] else None
+    contrasts = contrasts_for(rows, pipeline)
     print(f"leave one business out over {Path(args.data).name}: {len(rows)} rows, C={params['fact_C']}"
           + (f", blocks {' '.join(params['blocks'])}" if params["blocks"] else "")
-          + (f", {len(contrasts)} contrast rows at weight {params['contrast_weight']}" if contrasts else ""),
+          + (f", {len(contrasts)} contrast rows at weight {params['contrast_weight']}"
+             if params["contrast_weight"] else "")
+          + (", clause heads" if params.get("clause_heads") else ""),
           file=sys.stderr)
     oof = leave_one_business_out(rows, items, rejected, params, log=lambda m: print(m, file=sys.stderr),
                                  businesses=only, contrasts=contrasts)
@@ -519,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cv", help="validation by unseen business: leave each business out, F1 on it (train only)")
     p.add_argument("--data", default=str(config.TRAIN_CSV), help="labelled CSV (default: data/train.csv)")
     p.add_argument("--c", type=_in_range(float, 1e-3, 1e6), default=None, help="C of the heads (default: the model's)")
+    p.add_argument("--clause-heads", action=argparse.BooleanOptionalAction, default=None,
+                   help="train the clause heads beside the whole-text ones (default: as the model's defaults)")
     p.add_argument("--thresholds", type=_in_range(float, 0, 1), nargs="*", default=None,
                    help="thresholds to report (default: the model's)")
     p.add_argument("--blocks", nargs="*", choices=("grammemes", "navec"), default=[],

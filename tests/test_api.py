@@ -297,7 +297,7 @@ def test_every_verdict_carries_its_evidence(client):
 
 
 def test_clauses_index_the_submitted_text():
-    from classifier.checker import clause_spans
+    from classifier.text.clauses import clause_spans
     text = "НД утром / вечером дозвонилась: берет MBA, рассрочка 12 мес. договор до пт"
     assert [text[a:b] for a, b in clause_spans(text)] == [
         "НД утром", "вечером дозвонилась: берет MBA", "рассрочка 12 мес", "договор до пт"]

@@ -15,9 +15,10 @@ import numpy as np
 from ..text.lemmatize import Lemmatizer
 from ..text.prepared import Prepared
 from ..text.tokenize import is_placeholder, is_word
+from .clauses import Clause, clauses_of
 
 # Bumped whenever the text → features code changes meaning; a model trained on another version refuses to load.
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 PLACEHOLDERS = ("date", "time", "money", "num", "percent", "phone", "email")
 DENSE_NAMES = (
     "log_tokens", "log_content_words", "known_ratio", "stop_hits", "stop_coverage", "filler_share",
@@ -43,6 +44,8 @@ class Features:
     lemma_text: str
     char_text: str
     dense: tuple[float, ...]
+    # the comment's clauses, as the clause heads read them (clauses.py)
+    clauses: tuple[Clause, ...] = ()
     # what the optional blocks read, kept by reference and computed only by a model that uses them
     prepared: Prepared | None = field(default=None, compare=False, repr=False)
     lemmatizer: Lemmatizer | None = field(default=None, compare=False, repr=False)
@@ -61,7 +64,8 @@ class Features:
 def extract(prepared: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> Features:
     """What the model reads of one prepared comment; ``filler`` is the rules' filler-word lemmas."""
     return Features(lemma_text=" ".join(prepared.lemmas), char_text=prepared.masked,
-                    dense=_dense(prepared, lemmatizer, filler), prepared=prepared, lemmatizer=lemmatizer,
+                    dense=_dense(prepared, lemmatizer, filler), clauses=clauses_of(prepared.text, lemmatizer),
+                    prepared=prepared, lemmatizer=lemmatizer,
                     filler=filler)
 
 

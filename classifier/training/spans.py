@@ -12,12 +12,13 @@ the model that scores it.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import config
+from ..model.clauses import pinned_labels
 from ..model.linear import fit
 from .dataset import DataError, LabelledRow, exact_key
 
@@ -155,6 +156,8 @@ class Contrasts:
     parents: np.ndarray
     rows: list[LabelledRow]
     items: list
+    # training row index → its span label (no doubt, same text): the clause heads' labels for its clauses
+    labels: dict[int, SpanLabel] = field(default_factory=dict)
 
     @classmethod
     def none(cls) -> "Contrasts":
@@ -163,15 +166,17 @@ class Contrasts:
     @classmethod
     def of(cls, rows: list[LabelledRow], labels: dict[str, SpanLabel], featurize) -> "Contrasts":
         """``featurize``: rows → (features, rejected), as :func:`classifier.training.train.featurize`."""
-        parents, cut = [], []
+        parents, cut, by_row = [], [], {}
         for i, row in enumerate(rows):
             label = labels.get(exact_key(row.text))
             if label is not None:
                 for half in halves(row, label):
                     parents.append(i)
                     cut.append(half)
+                if row.label == 1 and not label.doubt and label.text == row.text:
+                    by_row[i] = label
         items = featurize(cut)[0] if cut else []
-        return cls(np.asarray(parents, dtype=np.int64), cut, items)
+        return cls(np.asarray(parents, dtype=np.int64), cut, items, by_row)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -180,7 +185,19 @@ class Contrasts:
         """:func:`~classifier.model.linear.fit` on the rows ``idx`` and the contrast rows cut from them, at
         ``params["contrast_weight"]`` (0: none)."""
         x, cats, weights = self.training_set(items, categories, idx, float(params.get("contrast_weight", 0.0)))
-        return fit(x, cats, params, sample_weight=weights)
+        pinned = self.pinned(items, idx, len(x)) if params.get("clause_heads") else None
+        return fit(x, cats, params, sample_weight=weights, pinned=pinned)
+
+    def pinned(self, items, idx, length: int) -> list[dict | None]:
+        """The clause labels of the training rows ``idx`` that have span labels, None for the others and
+        for the contrast rows after them (``length`` rows in all)."""
+        out: list[dict | None] = [None] * length
+        for k, i in enumerate(idx):
+            label = self.labels.get(int(i))
+            if label is not None:
+                out[k] = pinned_labels(label.text, items[i].clauses,
+                                       {fact: label.spans(fact) for fact in FACTS})
+        return out
 
     def training_set(self, items, categories, idx, weight: float):
         """Features, categories and row weights to fit on: the rows ``idx`` and, at ``weight``, the contrast

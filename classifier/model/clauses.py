@@ -1,0 +1,120 @@
+"""Clause heads: which clause of a comment states what was discussed, and which states what was agreed.
+
+A comment is cut into clauses (:func:`classifier.text.clauses.clause_spans`); each clause is read as a
+short text of its own (lemma and character TF-IDF, a few dense signals) and two logistic heads give, per
+clause, P(it states the subject) and P(it states the outcome). A comment's clause score for a fact is its
+best clause's. The whole-text heads of :mod:`.linear` read how much a comment says; these read *where*
+each fact is, so a detailed comment with no agreed step in any clause scores low on the outcome.
+
+Training labels per clause:
+- from the span labels (:mod:`classifier.training.spans`) where a comment has them: a clause states a fact
+  when it holds at least ``MIN_LETTERS`` letters of that fact's labelled substrings;
+- otherwise from the comment's category, as a multiple-instance problem: every clause of a comment
+  without the fact is negative; in a comment with it, every clause starts positive, and after each round
+  only those scoring at least ``clause_relative`` of their comment's best stay positive.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from ..text.clauses import clause_spans
+from ..text.lemmatize import Lemmatizer
+from ..text.normalize import mask_entities, normalize
+from ..text.tokenize import tokenize
+
+FACTS = ("subject", "outcome")
+PLACEHOLDERS = ("_date_", "_time_", "_money_", "_num_", "_percent_")
+CLAUSE_DENSE = ("log_tokens", *(p.strip("_") for p in PLACEHOLDERS), "first", "last", "single", "log_clauses")
+# a clause states a labelled fact when this many of its letters lie in the fact's labelled substrings
+MIN_LETTERS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One clause of a comment: where it is in the comment's text, and what the clause heads read."""
+
+    start: int
+    end: int
+    lemma_text: str
+    char_text: str
+    dense: tuple[float, ...]
+
+
+def clauses_of(text: str, lemmatizer: Lemmatizer) -> tuple[Clause, ...]:
+    """The clauses of ``text`` (the whole text when it has none with letters), each normalised, masked and
+    lemmatised on its own."""
+    spans = clause_spans(text) or [(0, len(text))]
+    out = []
+    for k, (a, b) in enumerate(spans):
+        masked = mask_entities(normalize(text[a:b]))
+        tokens = tokenize(masked)
+        dense = (math.log1p(len(tokens)), *(float(tokens.count(p)) for p in PLACEHOLDERS), float(k == 0),
+                 float(k == len(spans) - 1), float(len(spans) == 1), math.log1p(len(spans)))
+        out.append(Clause(a, b, " ".join(lemmatizer.lemmas(tokens)), masked, dense))
+    return tuple(out)
+
+
+def pinned_labels(text: str, clauses: tuple[Clause, ...], spans_by_fact: dict) -> dict[str, tuple[int, ...]]:
+    """Per fact, 1/0 for each clause from a comment's labelled substrings ``{fact: [(start, end), ...]}``."""
+    out = {}
+    for fact in FACTS:
+        covered = np.zeros(len(text), dtype=bool)
+        for start, end in spans_by_fact[fact]:
+            covered[start:end] = True
+        out[fact] = tuple(int(sum(1 for j in range(c.start, c.end) if covered[j] and text[j].isalpha())
+                              >= MIN_LETTERS) for c in clauses)
+    return out
+
+
+def _vectorizers():
+    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+", lowercase=False)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=20000,
+                           sublinear_tf=True, lowercase=False)
+    return word, char
+
+
+def fit_heads(per_item: list[tuple[Clause, ...]], bags: dict[str, np.ndarray], params: dict,
+              pinned: list[dict | None] | None = None, sample_weight=None) -> dict:
+    """The clause vectorizers and one head per fact. ``bags``: per fact, 1 where the comment states it;
+    ``pinned``: per comment, its span-label clause labels (:func:`pinned_labels`) or None."""
+    owner = np.repeat(np.arange(len(per_item)), [len(c) for c in per_item])
+    flat = [c for clauses in per_item for c in clauses]
+    word, char = _vectorizers()
+    scaler = StandardScaler()
+    x = sparse.hstack([word.fit_transform([c.lemma_text for c in flat]),
+                       char.fit_transform([c.char_text for c in flat]),
+                       sparse.csr_matrix(scaler.fit_transform(np.asarray([c.dense for c in flat])))], format="csr")
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[owner]
+    heads = {}
+    for fact in FACTS:
+        fixed = np.full(len(flat), -1)
+        if pinned is not None:
+            at = 0
+            for i, clauses in enumerate(per_item):
+                labels = pinned[i]
+                if labels is not None and bags[fact][i]:
+                    fixed[at:at + len(clauses)] = labels[fact]
+                at += len(clauses)
+        heads[fact] = _multiple_instance(x, owner, np.asarray(bags[fact]), fixed, params, weights)
+    return {"word": word, "char": char, "scaler": scaler, **heads}
+
+
+def _multiple_instance(x, owner, bag, fixed, params, weights) -> LogisticRegression:
+    label = np.where(fixed >= 0, fixed, bag[owner])
+    rounds = int(params["clause_rounds"])
+    for step in range(rounds + 1):
+        head = LogisticRegression(C=params["clause_C"], class_weight="balanced", max_iter=3000)
+        head.fit(x, label, sample_weight=weights)
+        if step == rounds:
+            return head
+        p = head.predict_proba(x)[:, 1]
+        best = np.zeros(owner.max() + 1)
+        np.maximum.at(best, owner, p)
+        relabelled = ((bag[owner] == 1) & (p >= params["clause_relative"] * best[owner])).astype(int)
+        label = np.where(fixed >= 0, fixed, relabelled)

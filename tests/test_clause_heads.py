@@ -1,0 +1,111 @@
+"""The clause heads: where in a comment each fact is stated, learned from the span labels."""
+
+import numpy as np
+import pytest
+
+from classifier import config
+from classifier.model.clauses import MIN_LETTERS, clauses_of, fit_heads, pinned_labels
+from classifier.model.features import extract
+from classifier.model.linear import DEFAULT_PARAMS, Model, fit
+from classifier.text.clauses import clause_spans
+from classifier.text.pipeline import TextPipeline
+from classifier.training.dataset import LabelledRow
+from classifier.training.spans import Contrasts, SpanLabel
+
+TEXTS = [
+    ("Обсудили поставку труб, договорились о скидке 5%, отправлю счёт завтра", "expanded"),
+    ("Купили у местных, дешевле", "expanded"),
+    ("Интересует доставка из Китая, спрашивал про сроки", "subject_only"),
+    ("Перезвонить в пятницу", "outcome_only"),
+    ("Клиент просит КП на лотки, объём 200 шт", "subject_only"),
+    ("Договорились созвониться 12.03 в 15:00", "outcome_only"),
+    ("Согласовали цену 320к, подпишет договор до пт", "expanded"),
+    ("Не берет трубку", "stop"),
+] * 3
+PARAMS = dict(DEFAULT_PARAMS, clause_heads=True, calibration_cv=2, fact_C=4.0, category_C=4.0, clause_C=4.0)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return TextPipeline.load(config.RULES_DIR)
+
+
+def _items(pipeline, texts):
+    return [extract(pipeline.prepare(t), pipeline.lemmatizer, pipeline.rules.filler) for t in texts]
+
+
+def test_clauses_are_the_clause_spans_each_read_on_its_own(pipeline):
+    text = "Созвон 12.03: берут лотки DN300, 200 шт / договор подпишут до 15:00"
+    clauses = clauses_of(text, pipeline.lemmatizer)
+    assert [(c.start, c.end) for c in clauses] == clause_spans(text)
+    assert [text[c.start:c.end] for c in clauses] == ["Созвон 12.03: берут лотки DN300", "200 шт",
+                                                      "договор подпишут до 15:00"]
+    assert clauses[2].lemma_text == "договор подписать до _time_"
+    assert clauses[0].dense[-4:-1] == (1.0, 0.0, 0.0) and clauses[2].dense[-4:-1] == (0.0, 1.0, 0.0)
+    # a text without any clause with letters is read whole
+    assert [(c.start, c.end) for c in clauses_of("12.03 / 15:00", pipeline.lemmatizer)] == [(0, 13)]
+
+
+def test_a_clause_states_a_fact_when_enough_of_its_letters_are_labelled(pipeline):
+    text = "берут лотки у Гидролики, набрать в марте"
+    clauses = clauses_of(text, pipeline.lemmatizer)
+    subject = text.index("лотки у Гидролики")
+    pinned = pinned_labels(text, clauses, {"subject": [(subject, subject + len("лотки у Гидролики"))],
+                                           "outcome": [(text.index("набрать"), len(text))]})
+    assert pinned == {"subject": (1, 0), "outcome": (0, 1)}
+    few = pinned_labels(text, clauses, {"subject": [(0, MIN_LETTERS - 1)], "outcome": []})
+    assert few == {"subject": (0, 0), "outcome": (0, 0)}
+
+
+def test_span_labels_pin_the_clauses_of_their_comment_and_no_other(pipeline):
+    text = "берут лотки у Гидролики, набрать в марте"
+    rows = [LabelledRow(text, 1, "expanded"), LabelledRow("Перезвонить в пятницу", 0, "outcome_only")]
+    label = SpanLabel(text, ((0, 23),), ((25, len(text)),))
+    contrasts = Contrasts.of(rows, {"k": label}, lambda cut: (_items(pipeline, [r.text for r in cut]), None))
+    assert contrasts.labels == {}  # keyed by the comment's text: this label belongs to none of the rows
+    from classifier.training.dataset import exact_key
+    contrasts = Contrasts.of(rows, {exact_key(text): label},
+                             lambda cut: (_items(pipeline, [r.text for r in cut]), None))
+    items = _items(pipeline, [r.text for r in rows])
+    pinned = contrasts.pinned(items, [0, 1], 4)
+    assert pinned[0] == {"subject": (1, 0), "outcome": (0, 1)} and pinned[1:] == [None, None, None]
+    assert contrasts.pinned(items, [1], 1) == [None]
+
+
+def test_pinned_labels_override_the_comment_label_in_training(pipeline):
+    """Two clauses, one comment label: without span labels the heads cannot tell which clause holds the
+    outcome; pinned, the step clause holds it and the detail clause does not."""
+    texts = ["клиент берёт лотки, подпишет договор в пятницу"] * 6 + ["клиент берёт лотки"] * 6
+    items = _items(pipeline, texts)
+    bags = {"subject": np.ones(12, dtype=int), "outcome": np.asarray([1] * 6 + [0] * 6)}
+    pinned = [{"subject": (1, 0), "outcome": (0, 1)}] * 6 + [None] * 6
+    params = dict(PARAMS, clause_rounds=0)
+    heads = fit_heads([f.clauses for f in items], bags, params, pinned)
+    model = Model(dict(fit(items, ["expanded"] * 6 + ["subject_only"] * 6, dict(PARAMS, clause_heads=False)),
+                       clause=heads), {"params": params, "version": "t"})
+    per_clause = model.predict(items[:2]).clauses[0]
+    assert per_clause[1, 1] > per_clause[0, 1]  # the step clause, not the detail, states the outcome
+
+
+def test_a_model_with_clause_heads_scores_a_batch_as_one_by_one(pipeline):
+    texts, cats = zip(*TEXTS)
+    items = _items(pipeline, texts)
+    model = Model(fit(items, list(cats), PARAMS), {"params": PARAMS, "version": "t"})
+    batch = model.predict(items[:8])
+    single = [model.predict([i]) for i in items[:8]]
+    assert np.allclose(batch.score, np.concatenate([s.score for s in single]), atol=1e-10)
+    assert all(np.allclose(b, s.clauses[0], atol=1e-10) for b, s in zip(batch.clauses, single))
+    assert [len(c) for c in batch.clauses] == [len(i.clauses) for i in items[:8]]
+    # each fact's probability is the geometric mean of the whole-text head's and the best clause's
+    whole = Model(fit(items, list(cats), dict(PARAMS, clause_heads=False)), {"params": PARAMS, "version": "w"})
+    best = np.vstack([c.max(axis=0) for c in batch.clauses])
+    assert np.allclose(batch.subject, np.sqrt(whole.predict(items[:8]).subject * best[:, 0]))
+
+
+def test_the_shipped_model_points_at_clauses_and_never_at_a_bare_status(checker):
+    verdict = checker.classify("Не дозвонился. главбух уволилась, нового ищут, на аутсорс согласны на 3 мес, "
+                               "дог вышлю сегодня", evidence=True)
+    assert verdict.category == "expanded", verdict
+    texts = [span["text"] for fact in ("subject", "outcome") for span in verdict.evidence[fact]]
+    assert "Не дозвонился" not in texts and any("согласны" in t for t in texts)
+    assert checker.model.card["params"]["clause_heads"] is True
