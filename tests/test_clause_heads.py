@@ -81,8 +81,9 @@ def test_pinned_labels_override_the_comment_label_in_training(pipeline):
     pinned = [{"subject": (1, 0), "outcome": (0, 1)}] * 6 + [None] * 6
     params = dict(PARAMS, clause_rounds=0)
     heads = fit_heads([f.clauses for f in items], bags, params, pinned)
-    model = Model(dict(fit(items, ["expanded"] * 6 + ["subject_only"] * 6, dict(PARAMS, clause_heads=False)),
-                       clause=heads), {"params": params, "version": "t"})
+    texts, cats = zip(*TEXTS)
+    whole = fit(_items(pipeline, texts), list(cats), dict(PARAMS, clause_heads=False))
+    model = Model(dict(whole, clause=heads), {"params": params, "version": "t"})
     per_clause = model.predict(items[:2]).clauses[0]
     assert per_clause[1, 1] > per_clause[0, 1]  # the step clause, not the detail, states the outcome
 

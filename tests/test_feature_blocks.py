@@ -81,7 +81,7 @@ def test_grouped_cv_can_hold_out_only_some_businesses(monkeypatch):
         def predict(self, items):
             return type("P", (), {"score": np.full(len(items), 0.9)})()
 
-    monkeypatch.setattr(spans, "fit", lambda items, cats, params, sample_weight=None: fits.append(set(items)))
+    monkeypatch.setattr(spans, "fit", lambda items, cats, params, **kwargs: fits.append(set(items)))
     monkeypatch.setattr(grouped, "Model", Fake)
     oof = grouped.leave_one_business_out(rows, [r.text for r in rows], np.zeros(len(rows), bool), {},
                                          log=lambda m: None, businesses=["hand:hr"])

@@ -24,7 +24,7 @@ def test_each_business_is_scored_by_a_model_that_never_saw_it(monkeypatch):
         def predict(self, items):
             return type("P", (), {"score": np.full(len(items), 0.9)})()
 
-    def fake_fit(items, cats, params, sample_weight=None):
+    def fake_fit(items, cats, params, **kwargs):
         trained_on.append(set(items))
         return set(items)
 

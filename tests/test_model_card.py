@@ -107,8 +107,18 @@ def test_fast_paths_equal_scikit_learn(checker):
     assert abs(x[:, :n_word] - o["word"].transform([i.lemma_text for i in items])).max() < 1e-12
     assert abs(x[:, n_word:n_word + n_char] - o["char"].transform([i.char_text for i in items])).max() < 1e-12
     batch = model.predict(items)
-    assert np.allclose(batch.subject, o["subject"].predict_proba(x)[:, 1], atol=1e-12)
-    assert np.allclose(batch.outcome, o["outcome"].predict_proba(x)[:, 1], atol=1e-12)
+    # each fact: the geometric mean of the whole-text head and the best clause of the clause heads
+    from scipy import sparse
+    c = o["clause"]
+    flat = [cl for i in items for cl in i.clauses]
+    xc = sparse.hstack([c["word"].transform([cl.lemma_text for cl in flat]),
+                        c["char"].transform([cl.char_text for cl in flat]),
+                        c["scaler"].transform(np.asarray([cl.dense for cl in flat]))], format="csr")
+    owner = np.repeat(np.arange(len(items)), [len(i.clauses) for i in items])
+    for fact, got in (("subject", batch.subject), ("outcome", batch.outcome)):
+        best = np.zeros(len(items))
+        np.maximum.at(best, owner, c[fact].predict_proba(xc)[:, 1])
+        assert np.allclose(got, np.sqrt(o[fact].predict_proba(x)[:, 1] * best), atol=1e-12)
     assert np.allclose(batch.category_probs, o["category"].predict_proba(x), atol=1e-12)
     for i, item in enumerate(items):
         one = model.predict([item])

@@ -83,7 +83,7 @@ def test_a_held_out_business_never_trains_on_its_own_halves(monkeypatch):
     contrasts = Contrasts.of(rows, labels, lambda cut: ([r.note for r in cut], None))
     seen = []
 
-    def fake_fit(items, cats, params, sample_weight=None):
+    def fake_fit(items, cats, params, **kwargs):
         seen.append(set(items))
         return None
 
