@@ -70,13 +70,15 @@ def main() -> int:
         model = Model(contrasts.fit(items, cats, train_idx, params), {"params": params, "version": "evidence"})
         checker = CommentChecker(pipeline=pipeline, model=model)
         verdicts = checker.classify_many([rows[i].text for i in held])
-        for i, verdict in zip(held, verdicts):
+        pred = model.predict([items[i] for i in held])
+        for k, (i, verdict) in enumerate(zip(held, verdicts)):
             if not verdict.expanded:
                 continue
             accepted += 1
             text, label = rows[i].text, labels[exact_key(rows[i].text)]
             spans = clause_spans(text)
-            relative = checker.clause_scores(text, spans)
+            per_clause = pred.clauses[k] if pred.clauses is not None else None
+            relative = checker.evidence_scores(pipeline.prepare(text), spans, per_clause)
             for share in args.shares:
                 chosen = evidence_clauses(relative, list(FACTS), share)
                 for fact in FACTS:

@@ -107,16 +107,22 @@ class CommentChecker:
         if len(spans) <= 1:
             whole = spans or [(0, len(text))]
             return {f: [_span(text, *whole[0])] if f in present else [] for f in FACTS}
+        chosen = evidence_clauses(self.evidence_scores(prepared, spans, per_clause), present)
+        return {fact: [_span(text, *spans[k]) for k in chosen[fact]] for fact in FACTS}
+
+    def evidence_scores(self, prepared: Prepared, spans: list[tuple[int, int]],
+                        per_clause: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per fact, each clause's score as a share of the best clause's; a clause that is nothing but a stop
+        phrase or a status scores 0 (unless every clause is one)."""
         if per_clause is not None and len(per_clause) == len(spans):
             relative = {fact: per_clause[:, k] / max(float(per_clause[:, k].max()), 1e-12)
                         for k, fact in enumerate(FACTS)}
         else:
-            relative = self.clause_scores(text, spans)
-        status = _stop_only(text, spans, prepared)
-        if not status.all():  # a clause that is nothing but a stop phrase or status is never evidence
-            relative = {fact: np.where(status, 0.0, rel) for fact, rel in relative.items()}
-        chosen = evidence_clauses(relative, present)
-        return {fact: [_span(text, *spans[k]) for k in chosen[fact]] for fact in FACTS}
+            relative = self.clause_scores(prepared.text, spans)
+        status = _stop_only(prepared.text, spans, prepared)
+        if status.all():
+            return relative
+        return {fact: np.where(status, 0.0, rel) for fact, rel in relative.items()}
 
     def clause_scores(self, text: str, spans: list[tuple[int, int]]) -> dict[str, np.ndarray]:
         """Per fact, each clause's probability of stating it, as a share of the best clause's."""
