@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from classifier import config
-from classifier.model.clauses import MIN_LETTERS, clauses_of, fit_heads, pinned_labels
+from classifier.model.clauses import CLAUSE_DENSE, MIN_LETTERS, clauses_of, fit_heads, pinned_labels
 from classifier.model.features import extract
 from classifier.model.linear import DEFAULT_PARAMS, Model, fit
 from classifier.text.clauses import clause_spans
@@ -41,7 +41,9 @@ def test_clauses_are_the_clause_spans_each_read_on_its_own(pipeline):
     assert [text[c.start:c.end] for c in clauses] == ["Созвон 12.03: берут лотки DN300", "200 шт",
                                                       "договор подпишут до 15:00"]
     assert clauses[2].lemma_text == "договор подписать до _time_"
-    assert clauses[0].dense[-4:-1] == (1.0, 0.0, 0.0) and clauses[2].dense[-4:-1] == (0.0, 1.0, 0.0)
+    dense = [dict(zip(CLAUSE_DENSE, c.dense)) for c in clauses]
+    assert (dense[0]["first"], dense[0]["last"], dense[2]["first"], dense[2]["last"]) == (1, 0, 0, 1)
+    assert (dense[2]["time"], dense[0]["num"], dense[0]["date"]) == (1, 1, 1)  # «DN300» is «dn _num_»
     # a text without any clause with letters is read whole
     assert [(c.start, c.end) for c in clauses_of("12.03 / 15:00", pipeline.lemmatizer)] == [(0, 13)]
 
@@ -110,3 +112,10 @@ def test_the_shipped_model_points_at_clauses_and_never_at_a_bare_status(checker)
     texts = [span["text"] for fact in ("subject", "outcome") for span in verdict.evidence[fact]]
     assert "Не дозвонился" not in texts and any("согласны" in t for t in texts)
     assert checker.model.card["params"]["clause_heads"] is True
+
+
+@pytest.mark.parametrize("text", ["  Купили аквасток у Ирины  ", "НД", "12.03 / 15:00", "\u200bклиент думает, ок",
+                                  "Ёлки 200 шт, ДОГОВОР до 15.03 / оплата 50%", "дoгoвop (Latin o) подписан, ок",
+                                  "ну ооооочень дорого,  ждут скидку", "ＮＤ, ｆｕｌｌ-width"])
+def test_clauses_read_the_same_with_the_prepared_comment_as_without(pipeline, text):
+    assert clauses_of(text, pipeline.lemmatizer, pipeline.prepare(text)) == clauses_of(text, pipeline.lemmatizer)

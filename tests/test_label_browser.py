@@ -113,8 +113,9 @@ def test_two_annotators_label_with_the_keyboard(served, browser):
     seen = _wait_new(anna, seen)
     anna.keyboard.press("u")                      # undo brings the comment back
     sync_api.expect(anna.locator("#previous")).to_contain_text("отменена")
+    seen = anna.locator("#source").inner_text()  # the comment brought back, read before the key is pressed
     anna.keyboard.press("3")
-    _wait_new(anna, anna.locator("#source").inner_text())
+    _wait_new(anna, seen)
     sync_api.expect(anna.locator("#today")).to_have_text("11")
     assert "ваша метка — только итог" in anna.locator("#previous").inner_text()
     assert "модель —" in anna.locator("#previous").inner_text()

@@ -25,7 +25,8 @@ from sklearn.preprocessing import StandardScaler
 
 from ..text.clauses import clause_spans
 from ..text.lemmatize import Lemmatizer
-from ..text.normalize import mask_entities, normalize
+from ..text.normalize import fold_yo, lower, mask_entities, normalize
+from ..text.prepared import Prepared
 from ..text.tokenize import tokenize
 
 FACTS = ("subject", "outcome")
@@ -46,17 +47,26 @@ class Clause:
     dense: tuple[float, ...]
 
 
-def clauses_of(text: str, lemmatizer: Lemmatizer) -> tuple[Clause, ...]:
+def clauses_of(text: str, lemmatizer: Lemmatizer, prepared: Prepared | None = None) -> tuple[Clause, ...]:
     """The clauses of ``text`` (the whole text when it has none with letters), each normalised, masked and
-    lemmatised on its own."""
+    lemmatised on its own. ``prepared`` (the comment as the pipeline prepared it) saves work: a comment of
+    one clause reuses it, and a comment whose normalisation only folded «ё» and case has clauses that need
+    no other step. The clauses are the same either way (a test checks it)."""
     spans = clause_spans(text) or [(0, len(text))]
+    whole = prepared is not None and len(spans) == 1 and text[spans[0][0]:spans[0][1]] == text.strip()
+    # when normalising the whole comment only folded «ё» and lower-cased it, each clause needs no more
+    plain = prepared is not None and prepared.normalized == lower(fold_yo(text)).strip()
     out = []
     for k, (a, b) in enumerate(spans):
-        masked = mask_entities(normalize(text[a:b]))
-        tokens = tokenize(masked)
+        if whole:
+            masked, tokens, lemmas = prepared.masked, list(prepared.tokens), prepared.lemmas
+        else:
+            masked = mask_entities(lower(fold_yo(text[a:b])) if plain else normalize(text[a:b]))
+            tokens = tokenize(masked)
+            lemmas = lemmatizer.lemmas(tokens)
         dense = (math.log1p(len(tokens)), *(float(tokens.count(p)) for p in PLACEHOLDERS), float(k == 0),
                  float(k == len(spans) - 1), float(len(spans) == 1), math.log1p(len(spans)))
-        out.append(Clause(a, b, " ".join(lemmatizer.lemmas(tokens)), masked, dense))
+        out.append(Clause(a, b, " ".join(lemmas), masked, dense))
     return tuple(out)
 
 

@@ -64,7 +64,7 @@ class Features:
 def extract(prepared: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> Features:
     """What the model reads of one prepared comment; ``filler`` is the rules' filler-word lemmas."""
     return Features(lemma_text=" ".join(prepared.lemmas), char_text=prepared.masked,
-                    dense=_dense(prepared, lemmatizer, filler), clauses=clauses_of(prepared.text, lemmatizer),
+                    dense=_dense(prepared, lemmatizer, filler), clauses=clauses_of(prepared.text, lemmatizer, prepared),
                     prepared=prepared, lemmatizer=lemmatizer,
                     filler=filler)
 

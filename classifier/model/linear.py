@@ -135,6 +135,18 @@ def char_wb_analyzer(min_n: int, max_n: int):
     return analyze
 
 
+def word_ngram_analyzer(min_n: int, max_n: int):
+    """scikit-learn's word n-grams for ``token_pattern=r"\\S+"`` (the tokens are the whitespace-separated
+    words; n-grams joined by a space, shortest first), without its per-document preprocessing calls."""
+    def analyze(doc: str) -> list[str]:
+        words = doc.split()
+        grams = list(words) if min_n == 1 else []
+        for n in range(max(min_n, 2), min(max_n, len(words)) + 1):
+            grams.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+        return grams
+    return analyze
+
+
 @dataclass(frozen=True)
 class Tfidf:
     """A fitted TfidfVectorizer(sublinear_tf=True, norm="l2") as its analyzer, vocabulary and idf.
@@ -164,6 +176,8 @@ class Tfidf:
                 return tuple(j for j in map(vocabulary.get, grams(word)) if j is not None)
 
             return cls(grams, vocabulary, vectorizer.idf_, word_ids)
+        if vectorizer.analyzer == "word" and plain and vectorizer.token_pattern == r"\S+" and not vectorizer.stop_words:
+            return cls(word_ngram_analyzer(*vectorizer.ngram_range), vocabulary, vectorizer.idf_)
         return cls(vectorizer.build_analyzer(), vocabulary, vectorizer.idf_)
 
     def _ids(self, doc: str) -> list[int]:
