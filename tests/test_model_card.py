@@ -134,3 +134,15 @@ def test_the_fast_character_analyzer_counts_what_scikit_learn_counts(checker):
     reference, fast = char.build_analyzer(), char_wb_analyzer(*char.ngram_range)
     texts = [r["text"].lower() for r in read_csv(config.TEST_CSV)] + ["", " ", "a", "ab", "а  б\tв", "_date_ ок"]
     assert all(Counter(fast(t)) == Counter(reference(t)) for t in texts)
+
+
+def test_the_fast_word_analyzer_counts_what_scikit_learn_counts(checker):
+    from collections import Counter
+
+    from classifier.model.linear import word_ngram_analyzer
+    texts = [r["text"].lower() for r in read_csv(config.TEST_CSV)] + ["", " ", "a", "а  б\tв", "_date_ ок"]
+    for word in (checker.model.objects["word"], checker.model.objects["clause"]["word"]):
+        reference, fast = word.build_analyzer(), word_ngram_analyzer(*word.ngram_range)
+        assert all(Counter(fast(t)) == Counter(reference(t)) for t in texts)
+    three = word_ngram_analyzer(2, 3)
+    assert three("а б в г") == ["а б", "б в", "в г", "а б в", "б в г"] and three("а") == []
