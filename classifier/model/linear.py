@@ -256,11 +256,12 @@ class ClauseHeads:
         flat = [c for f in items for c in f.clauses]
         if len(items) == 1:
             return [self._one(flat)]
-        x = sparse.hstack([self.word.transform([c.lemma_text for c in flat]),
-                           self.char.transform([c.char_text for c in flat]),
-                           sparse.csr_matrix((np.asarray([c.dense for c in flat]) - self.mean) / self.scale)],
-                          format="csr")
-        p = 1.0 / (1.0 + np.exp(-(np.asarray(x @ self.weights) + self.intercept)))
+        # block by block: the same sum as one stacked matrix, without building it
+        n_word, n_char = len(self.word.idf), len(self.char.idf)
+        z = (self.word.transform([c.lemma_text for c in flat]) @ self.weights[:n_word]
+             + self.char.transform([c.char_text for c in flat]) @ self.weights[n_word:n_word + n_char]
+             + ((np.asarray([c.dense for c in flat]) - self.mean) / self.scale) @ self.weights[n_word + n_char:])
+        p = 1.0 / (1.0 + np.exp(-(np.asarray(z) + self.intercept)))
         return np.split(p, np.cumsum([len(f.clauses) for f in items])[:-1])
 
     def _one(self, clauses) -> np.ndarray:
