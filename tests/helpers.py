@@ -3,6 +3,24 @@
 import csv
 from pathlib import Path
 
+# Eight short comments of every category, three times over: enough rows for a model to fit in a test.
+FIT_TEXTS = [
+    ("Обсудили поставку труб, договорились о скидке 5%, отправлю счёт завтра", "expanded"),
+    ("Купили у местных, дешевле", "expanded"),
+    ("Интересует доставка из Китая, спрашивал про сроки", "subject_only"),
+    ("Перезвонить в пятницу", "outcome_only"),
+    ("Клиент просит КП на лотки, объём 200 шт", "subject_only"),
+    ("Договорились созвониться 12.03 в 15:00", "outcome_only"),
+    ("Согласовали цену 320к, подпишет договор до пт", "expanded"),
+    ("Не берет трубку", "stop"),
+] * 3
+
+
+def features_of(pipeline, texts) -> list:
+    """What the model reads of each text, as ``CommentChecker.features`` makes it."""
+    from classifier.model.features import extract
+    return [extract(pipeline.prepare(t), pipeline.lemmatizer, pipeline.rules.filler) for t in texts]
+
 
 def read_csv(path: Path) -> list[dict]:
     """Every row of a UTF-8 CSV file with a header, as dicts of strings."""

@@ -5,23 +5,14 @@ import pytest
 
 from classifier import config
 from classifier.model.clauses import CLAUSE_DENSE, MIN_LETTERS, clauses_of, fit_heads, pinned_labels
-from classifier.model.features import extract
 from classifier.model.linear import DEFAULT_PARAMS, Model, fit
 from classifier.text.clauses import clause_spans
 from classifier.text.pipeline import TextPipeline
 from classifier.training.dataset import LabelledRow
 from classifier.training.spans import Contrasts, SpanLabel
+from tests.helpers import FIT_TEXTS, features_of
 
-TEXTS = [
-    ("Обсудили поставку труб, договорились о скидке 5%, отправлю счёт завтра", "expanded"),
-    ("Купили у местных, дешевле", "expanded"),
-    ("Интересует доставка из Китая, спрашивал про сроки", "subject_only"),
-    ("Перезвонить в пятницу", "outcome_only"),
-    ("Клиент просит КП на лотки, объём 200 шт", "subject_only"),
-    ("Договорились созвониться 12.03 в 15:00", "outcome_only"),
-    ("Согласовали цену 320к, подпишет договор до пт", "expanded"),
-    ("Не берет трубку", "stop"),
-] * 3
+TEXTS = FIT_TEXTS
 PARAMS = dict(DEFAULT_PARAMS, clause_heads=True, calibration_cv=2, fact_C=4.0, category_C=4.0, clause_C=4.0)
 
 
@@ -30,8 +21,7 @@ def pipeline():
     return TextPipeline.load(config.RULES_DIR)
 
 
-def _items(pipeline, texts):
-    return [extract(pipeline.prepare(t), pipeline.lemmatizer, pipeline.rules.filler) for t in texts]
+_items = features_of
 
 
 def test_clauses_are_the_clause_spans_each_read_on_its_own(pipeline):

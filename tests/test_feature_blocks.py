@@ -5,22 +5,14 @@ import importlib.util
 import numpy as np
 import pytest
 
-from classifier.model.features import GRAMMEME_NAMES, extract
+from classifier.model.features import GRAMMEME_NAMES
 from classifier.model.linear import DEFAULT_PARAMS, Model, ModelError, fit
 from classifier.text.pipeline import TextPipeline
+from tests.helpers import FIT_TEXTS, features_of
 
 HAS_NAVEC = importlib.util.find_spec("navec") is not None and importlib.util.find_spec("natasha") is not None
 
-TEXTS = [
-    ("Обсудили поставку труб, договорились о скидке 5%, отправлю счёт завтра", "expanded"),
-    ("Купили у местных, дешевле", "expanded"),
-    ("Интересует доставка из Китая, спрашивал про сроки", "subject_only"),
-    ("Перезвонить в пятницу", "outcome_only"),
-    ("Клиент просит КП на лотки, объём 200 шт", "subject_only"),
-    ("Договорились созвониться 12.03 в 15:00", "outcome_only"),
-    ("Согласовали цену 320к, подпишет договор до пт", "expanded"),
-    ("Не берет трубку", "stop"),
-] * 3
+TEXTS = FIT_TEXTS
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +21,7 @@ def pipeline():
     return TextPipeline.load(config.RULES_DIR)
 
 
-def _items(pipeline, texts):
-    return [extract(pipeline.prepare(t), pipeline.lemmatizer, pipeline.rules.filler) for t in texts]
+_items = features_of
 
 
 def test_grammemes_count_tense_person_and_mood(pipeline):
