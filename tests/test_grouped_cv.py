@@ -1,6 +1,7 @@
 """Validation by unseen business: no model scores a business it was trained on; figures per business."""
 
 import numpy as np
+import pytest
 
 from classifier.training import grouped, spans
 from classifier.training.dataset import LabelledRow
@@ -61,3 +62,23 @@ def test_cv_refuses_a_business_it_does_not_hold(tmp_path, capsys):
     assert main(["cv", "--data", str(data), "--only", "real:nowhere"]) == 2
     err = capsys.readouterr().err
     assert "--only: no business real:nowhere" in err and "hand:cars" in err
+
+
+@pytest.mark.parametrize("argv, says", [([], "C=4096.0, 0 contrast rows at weight 1.0, clause heads"),
+                                        (["--no-clause-heads", "--contrast-weight", "0"], "C=4096.0")])
+def test_cv_runs_with_and_without_the_clause_heads(tmp_path, capsys, argv, says):
+    import csv
+
+    from classifier.cli import main
+    from tests.helpers import FIT_TEXTS
+    data = tmp_path / "rows.csv"
+    with open(data, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label", "category", "source", "domain", "note"])
+        w.writerows([[f"{text} ({k})", int(cat == "expanded"), cat, "hand", ("cars", "hr")[k // 8 % 2], ""]
+                     for k, (text, cat) in enumerate(FIT_TEXTS * 2)])
+    assert main(["cv", "--data", str(data), *argv]) == 0
+    out, err = capsys.readouterr()
+    head = err.splitlines()[0]
+    assert head.startswith("leave one business out over rows.csv: 48 rows") and head.endswith(says)
+    assert "hand:cars" in out and "hand:hr" in out and "mean F1 over held-out businesses" in out
