@@ -1,12 +1,15 @@
-"""Experiment (issue 11, not adopted): clause heads learned from comment labels, by unseen business.
+"""Experiment (issue 11): clause heads by unseen business, from comment labels or (``--spans``) span labels.
 
-Each comment is cut into clauses (``checker.clause_spans``). A clause head per fact is trained as a
+Each comment is cut into clauses (``text.clauses.clause_spans``). With ``--spans``, a clause of a comment
+with span labels (data/spans) is labelled by them; the model's own clause heads (classifier/model/clauses.py)
+are this variant. The other clauses, and every clause without ``--spans``, are a
 multiple-instance problem: every clause of a comment without the fact is negative; in a comment with it,
 every clause starts positive, and after each round only the clauses scoring at least ``--relative`` of
 their comment's best stay positive. A comment's clause score is its best clause's. The whole-text model
 (the project's own ``fit``) is trained on the same folds, and the two are combined several ways.
 
     .venv/bin/python bench/clause_heads.py            # B2B, freight and four hand-written domains held out
+    .venv/bin/python bench/clause_heads.py --spans --contrast-weight 1   # the variant the model adopted
     .venv/bin/python bench/clause_heads.py --c 4 --rounds 0
     git show 20f52d1:data/train.csv > /tmp/before.csv && .venv/bin/python bench/clause_heads.py --data /tmp/before.csv
 
