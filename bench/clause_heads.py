@@ -20,20 +20,21 @@ import argparse
 import math
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from classifier import config
 from classifier.metrics import scores
+from classifier.model.clauses import FACTS, multiple_instance, pinned_labels
 from classifier.model.linear import DEFAULT_PARAMS, OUTCOME, SUBJECT, Model
 from classifier.text.clauses import clause_spans
 from classifier.text.pipeline import TextPipeline
 from classifier.training.dataset import exact_key, read_labelled
 from classifier.training.grouped import business_of
-from classifier.training.spans import FACTS, MIN_LETTERS, Contrasts, load_spans
+from classifier.training.spans import Contrasts, load_spans
 from classifier.training.train import contrasts_for, featurize
 
 QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
@@ -69,36 +70,18 @@ def clauses(rows, pipeline):
 
 
 def span_labels(rows, owner, bounds, labels) -> dict[str, np.ndarray]:
-    """Per fact and clause: 1 where the clause holds at least ``MIN_LETTERS`` letters of the fact's labelled
-    substrings, 0 where its comment has span labels and it holds fewer, -1 where the comment has none."""
+    """Per fact and clause: the model's own clause labels from the span labels (``clauses.pinned_labels``),
+    -1 where the comment has none."""
     out = {fact: np.full(len(owner), -1) for fact in FACTS}
-    for k, (i, (a, b)) in enumerate(zip(owner, bounds)):
+    for i in np.unique(owner):
         label = labels.get(exact_key(rows[i].text))
         if label is None or label.doubt or label.text != rows[i].text:
             continue
-        for fact in FACTS:
-            covered = np.zeros(len(label.text), dtype=bool)
-            for start, end in label.spans(fact):
-                covered[start:end] = True
-            letters = sum(1 for j in range(a, b) if covered[j] and label.text[j].isalpha())
-            out[fact][k] = int(letters >= MIN_LETTERS)
+        at = np.flatnonzero(owner == i)
+        spans = [SimpleNamespace(start=bounds[k][0], end=bounds[k][1]) for k in at]
+        for fact, pinned in pinned_labels(label.text, spans, {f: label.spans(f) for f in FACTS}).items():
+            out[fact][at] = pinned
     return out
-
-
-def multiple_instance(x, bag_of, bag_label, c, rounds, relative, fixed=None):
-    """A clause head; ``fixed`` (1/0, -1 for none) overrides the bag's label for clauses with span labels,
-    and only the other clauses of positive bags are relabelled between rounds."""
-    fixed = np.full(len(bag_of), -1) if fixed is None else fixed
-    label = np.where(fixed >= 0, fixed, bag_label[bag_of])
-    for step in range(rounds + 1):
-        head = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(x, label)
-        if step == rounds:
-            return head
-        p = head.predict_proba(x)[:, 1]
-        best = np.zeros(bag_of.max() + 1)
-        np.maximum.at(best, bag_of, p)
-        relabelled = ((bag_label[bag_of] == 1) & (p >= relative * best[bag_of])).astype(int)
-        label = np.where(fixed >= 0, fixed, relabelled)
 
 
 def clause_scores(held, owner, lemmas, masked, dense, facts, args, fixed=None):
@@ -119,8 +102,9 @@ def clause_scores(held, owner, lemmas, masked, dense, facts, args, fixed=None):
     out = {}
     for name, bag_label in facts.items():
         pinned = None if fixed is None else fixed[name][train_c]
-        head = multiple_instance(x_train, index[owner[train_c]], bag_label[train_rows], args.c, args.rounds,
-                                 args.relative, pinned)
+        fixed_c = np.full(int(train_c.sum()), -1) if pinned is None else pinned
+        head = multiple_instance(x_train, index[owner[train_c]], bag_label[train_rows], fixed_c,
+                                 {"clause_C": args.c, "clause_rounds": args.rounds, "clause_relative": args.relative})
         best = np.zeros(len(held_rows))
         np.maximum.at(best, index[owner[held_c]], head.predict_proba(x_held)[:, 1])
         out[name] = best
@@ -156,7 +140,8 @@ def main() -> int:
     owner, lemmas, masked, dense, bounds = clauses(rows, pipeline)
     facts = {"subject": np.isin(cats, list(SUBJECT)).astype(int), "outcome": np.isin(cats, list(OUTCOME)).astype(int)}
     fixed = span_labels(rows, owner, bounds, load_spans()) if args.spans else None
-    params = dict(DEFAULT_PARAMS, contrast_weight=args.contrast_weight)
+    # the whole-text heads alone, beside which the clause heads here are measured
+    params = dict(DEFAULT_PARAMS, contrast_weight=args.contrast_weight, clause_heads=False)
     contrasts = contrasts_for(rows, pipeline) if args.contrast_weight else Contrasts.none()
     results = {}
     for business in args.only:

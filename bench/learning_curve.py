@@ -22,12 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 from classifier import config  # noqa: E402
 from classifier.metrics import scores  # noqa: E402
-from classifier.model.linear import DEFAULT_PARAMS, Model, fit  # noqa: E402
+from classifier.model.linear import DEFAULT_PARAMS, Model  # noqa: E402
 from classifier.qa.retrain import split_department  # noqa: E402
 from classifier.text.pipeline import TextPipeline  # noqa: E402
 from classifier.training.dataset import read_labelled  # noqa: E402
 from classifier.training.grouped import business_of  # noqa: E402
-from classifier.training.train import featurize  # noqa: E402
+from classifier.training.train import contrasts_for, featurize  # noqa: E402
 
 
 def main() -> int:
@@ -36,7 +36,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rows = read_labelled(config.TRAIN_CSV)
-    items, rejected = featurize(rows, TextPipeline.load(config.RULES_DIR))
+    pipeline = TextPipeline.load(config.RULES_DIR)
+    items, rejected = featurize(rows, pipeline)
+    contrasts = contrasts_for(rows, pipeline)  # trained as `crmqc train` trains
     cats = np.asarray([r.category for r in rows])
     index = {id(r): i for i, r in enumerate(rows)}
     params = dict(DEFAULT_PARAMS)
@@ -56,7 +58,7 @@ def main() -> int:
             for seed in range(args.repeats if 0 < n < len(pool) else 1):
                 drawn = [index[id(r)] for r in random.Random(seed).sample(pool, n)]
                 train_idx = others + drawn
-                model = Model(fit([items[i] for i in train_idx], cats[train_idx].tolist(), params),
+                model = Model(contrasts.fit(items, cats.tolist(), train_idx, params),
                               {"params": params, "version": "curve"})
                 score = model.predict([items[i] for i in held_idx]).score
                 pred = [not rejected[i] and s >= params["threshold"] for i, s in zip(held_idx, score)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
+from .model.clauses import FACTS
 from .model.features import Features, extract
 from .model.linear import Model, Prediction
 from .model.registry import Registry
@@ -21,7 +22,6 @@ from .text.prepared import Prepared
 from .text.rules import RuleBook
 from .verdict import Verdict, make_verdict
 
-FACTS = ("subject", "outcome")
 # A clause counts as evidence of a fact at this share of the comment's best clause for it. By the span
 # labels, out of fold by business (bench/evidence.py, 1,269 accepted multi-clause comments), characters of
 # the evidence against the labelled substrings, F1 subject / outcome: share 0.2 0.864 / 0.791, 1/3 0.865 /

@@ -5,7 +5,7 @@ import pytest
 
 from classifier import config
 from classifier.model.clauses import CLAUSE_DENSE, MIN_LETTERS, clauses_of, fit_heads, pinned_labels
-from classifier.model.linear import DEFAULT_PARAMS, Model, fit
+from classifier.model.linear import DEFAULT_PARAMS, ClauseHeads, Model, fit
 from classifier.text.clauses import clause_spans
 from classifier.text.pipeline import TextPipeline
 from classifier.training.dataset import LabelledRow
@@ -65,19 +65,20 @@ def test_span_labels_pin_the_clauses_of_their_comment_and_no_other(pipeline):
 
 
 def test_pinned_labels_override_the_comment_label_in_training(pipeline):
-    """Two clauses, one comment label: without span labels the heads cannot tell which clause holds the
-    outcome; pinned, the step clause holds it and the detail clause does not."""
-    texts = ["клиент берёт лотки, подпишет договор в пятницу"] * 6 + ["клиент берёт лотки"] * 6
+    """Two clauses under one comment label: unpinned, both clauses of an expanded comment train as stating
+    the outcome; pinned by span labels, only the step clause does."""
+    texts = ["клиент берёт лотки, подпишет договор в пятницу"] * 6 + ["клиент думает"] * 6
     items = _items(pipeline, texts)
-    bags = {"subject": np.ones(12, dtype=int), "outcome": np.asarray([1] * 6 + [0] * 6)}
-    pinned = [{"subject": (1, 0), "outcome": (0, 1)}] * 6 + [None] * 6
+    bags = {"subject": np.asarray([1] * 6 + [0] * 6), "outcome": np.asarray([1] * 6 + [0] * 6)}
     params = dict(PARAMS, clause_rounds=0)
-    heads = fit_heads([f.clauses for f in items], bags, params, pinned)
-    texts, cats = zip(*TEXTS)
-    whole = fit(_items(pipeline, texts), list(cats), dict(PARAMS, clause_heads=False))
-    model = Model(dict(whole, clause=heads), {"params": params, "version": "t"})
-    per_clause = model.predict(items[:2]).clauses[0]
-    assert per_clause[1, 1] > per_clause[0, 1]  # the step clause, not the detail, states the outcome
+
+    def detail_and_step(pinned):
+        heads = ClauseHeads.of(fit_heads([f.clauses for f in items], bags, params, pinned))
+        return heads.proba(items[:2])[0][:, 1]  # P(outcome) of «клиент берёт лотки», «подпишет договор…»
+
+    free = detail_and_step(None)
+    pinned = detail_and_step([{"subject": (1, 0), "outcome": (0, 1)}] * 6 + [None] * 6)
+    assert free[0] > 0.5 and pinned[0] < 0.5 < pinned[1]
 
 
 def test_a_model_with_clause_heads_scores_a_batch_as_one_by_one(pipeline):

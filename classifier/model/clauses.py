@@ -111,11 +111,13 @@ def fit_heads(per_item: list[tuple[Clause, ...]], bags: dict[str, np.ndarray], p
                 if labels is not None and bags[fact][i]:
                     fixed[at:at + len(clauses)] = labels[fact]
                 at += len(clauses)
-        heads[fact] = _multiple_instance(x, owner, np.asarray(bags[fact]), fixed, params, weights)
+        heads[fact] = multiple_instance(x, owner, np.asarray(bags[fact]), fixed, params, weights)
     return {"word": word, "char": char, "scaler": scaler, **heads}
 
 
-def _multiple_instance(x, owner, bag, fixed, params, weights) -> LogisticRegression:
+def multiple_instance(x, owner, bag, fixed, params, weights=None) -> LogisticRegression:
+    """One clause head. ``owner``: each clause's comment; ``bag``: per comment, 1 where it states the fact;
+    ``fixed``: per clause 1/0 from the span labels, -1 where none (only those clauses are relabelled)."""
     label = np.where(fixed >= 0, fixed, bag[owner])
     rounds = int(params["clause_rounds"])
     for step in range(rounds + 1):

@@ -18,11 +18,11 @@ from sklearn.model_selection import StratifiedKFold
 from .. import config
 from ..checker import CommentChecker, contradiction
 from ..metrics import mean_f1_by_part, scores
-from ..model.linear import DEFAULT_PARAMS, Model, ModelError, fit
+from ..model.linear import DEFAULT_PARAMS, Model, ModelError
 from ..model.registry import Registry
 from ..text.pipeline import TextPipeline
 from ..training.dataset import LabelledRow, exact_key, near_key, read_labelled
-from ..training.train import featurize, train, with_corrections
+from ..training.train import contrasts_for, featurize, train, with_corrections
 from .store import Store
 
 ADVERSARIAL_CSV = config.DATA_DIR / "adversarial.csv"
@@ -58,6 +58,7 @@ class Paths:
     test_csv: Path = config.TEST_CSV
     adversarial_csv: Path = ADVERSARIAL_CSV
     rules_dir: Path = config.RULES_DIR
+    spans_dir: Path = config.SPANS_DIR
 
 
 def _adversarial(paths: Paths) -> list[LabelledRow]:
@@ -140,7 +141,7 @@ def retrain(store: Store, paths: Paths = Paths(), log=print, department: list[La
         extra = extra + trained
     registry = Registry(paths.models_dir)
     model = train(models_dir=paths.models_dir, train_csv=paths.train_csv, test_csv=paths.test_csv,
-                  rules_dir=paths.rules_dir, extra_rows=extra, promote=False, log=log)
+                  rules_dir=paths.rules_dir, extra_rows=extra, promote=False, log=log, spans_dir=paths.spans_dir)
     name = model.card["name"]
     candidate = CommentChecker.load(models_dir=paths.models_dir, name=name, rules_dir=paths.rules_dir)
     try:
@@ -199,11 +200,12 @@ def suspects(store: Store | None, confidence: float = 0.8, folds: int = 5, paths
     rows = with_corrections(read_labelled(paths.train_csv), exported_rows(store, paths)[0] if store else [])
     pipeline = TextPipeline.load(paths.rules_dir)
     items, _ = featurize(rows, pipeline)
+    contrasts = contrasts_for(rows, pipeline, paths.spans_dir)  # trained as `crmqc train` trains
     cats = np.asarray([r.category for r in rows])
     found = []
     for k, (tr, va) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=0).split(cats, cats)):
         log(f"fold {k + 1}/{folds}")
-        objects = fit([items[i] for i in tr], cats[tr].tolist(), DEFAULT_PARAMS)
+        objects = contrasts.fit(items, cats.tolist(), tr, DEFAULT_PARAMS)
         checker = CommentChecker(pipeline, Model(objects, {"params": DEFAULT_PARAMS, "version": "oof"}))
         for i, verdict in zip(va, checker.classify_many([rows[i].text for i in va])):
             firmness = contradiction(verdict.score, rows[i].label, checker.threshold_in_use)

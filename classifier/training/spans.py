@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import config
-from ..model.clauses import pinned_labels
+from ..model.clauses import FACTS, pinned_labels
 from ..model.linear import fit
 from .dataset import DataError, LabelledRow, exact_key
 
-FACTS = ("subject", "outcome")
 # a half is kept only when the fact it keeps has this many letters outside the deleted substrings
 MIN_LETTERS = 3
 
