@@ -38,7 +38,7 @@ from classifier.training.spans import Contrasts, load_spans
 from classifier.training.train import contrasts_for, featurize
 
 QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
-THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 PLACEHOLDERS = ("_date_", "_time_", "_money_", "_num_", "_percent_")
 COMBINATIONS = {  # (whole-text P(subject), P(outcome), best-clause P(subject), P(outcome)) -> score
     "whole": lambda ws, wo, cs, co: ws * wo,
@@ -47,6 +47,10 @@ COMBINATIONS = {  # (whole-text P(subject), P(outcome), best-clause P(subject), 
     "average": lambda ws, wo, cs, co: (ws + cs) / 2 * (wo + co) / 2,
     "whole S, clause O": lambda ws, wo, cs, co: ws * co,
     "whole S, min O": lambda ws, wo, cs, co: ws * np.minimum(wo, co),
+    # the geometric mean with the clause heads' share of the exponent at w (0.5 is "geometric")
+    **{f"geometric w={w}": (lambda w: lambda ws, wo, cs, co: (ws ** (1 - w) * cs ** w) * (wo ** (1 - w) * co ** w))(w)
+       for w in (0.6, 0.7, 0.8)},
+    "geometric S w=0.7": lambda ws, wo, cs, co: (ws ** 0.3 * cs ** 0.7) * np.sqrt(wo * co),
 }
 
 

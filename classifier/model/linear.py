@@ -16,7 +16,7 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 from scipy import sparse
@@ -140,6 +140,8 @@ def word_ngram_analyzer(min_n: int, max_n: int):
     words; n-grams joined by a space, shortest first), without its per-document preprocessing calls."""
     def analyze(doc: str) -> list[str]:
         words = doc.split()
+        if (min_n, max_n) == (1, 2):  # the models' own range, the common case
+            return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
         grams = list(words) if min_n == 1 else []
         for n in range(max(min_n, 2), min(max_n, len(words)) + 1):
             grams.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
@@ -157,9 +159,10 @@ class Tfidf:
     analyze: object
     vocabulary: dict
     idf: np.ndarray
-    # char_wb only: word → the vocabulary ids of its n-grams (an n-gram never crosses a word), cached, so
-    # a frequent word costs one lookup instead of building and looking up each of its n-grams
-    word_ids: Callable[[str], tuple[int, ...]] | None = None
+    # char_wb only: word → the vocabulary ids of its n-grams (an n-gram never crosses a word) as the bytes
+    # of an int32 array, cached, so a frequent word costs one lookup instead of building and looking up
+    # each of its n-grams, and a batch's ids are joined bytes instead of Python ints
+    word_ids: Callable[[str], bytes] | None = None
 
     @classmethod
     def of(cls, vectorizer: TfidfVectorizer) -> "Tfidf":
@@ -172,42 +175,52 @@ class Tfidf:
             grams = char_wb_analyzer(*vectorizer.ngram_range)
 
             @functools.lru_cache(maxsize=WORD_CACHE_SIZE)
-            def word_ids(word: str) -> tuple[int, ...]:
-                return tuple(j for j in map(vocabulary.get, grams(word)) if j is not None)
+            def word_ids(word: str) -> bytes:
+                ids = [j for j in map(vocabulary.get, grams(word)) if j is not None]
+                return np.asarray(ids, dtype=np.int32).tobytes()
 
             return cls(grams, vocabulary, vectorizer.idf_, word_ids)
         if vectorizer.analyzer == "word" and plain and vectorizer.token_pattern == r"\S+" and not vectorizer.stop_words:
             return cls(word_ngram_analyzer(*vectorizer.ngram_range), vocabulary, vectorizer.idf_)
         return cls(vectorizer.build_analyzer(), vocabulary, vectorizer.idf_)
 
-    def _ids(self, doc: str) -> list[int]:
-        """Vocabulary ids of the document's terms, one per occurrence."""
+    def _ids(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary ids of the documents' terms, one per occurrence, document after document, and how
+        many each document has."""
         if self.word_ids is not None:
-            return list(chain.from_iterable(map(self.word_ids, doc.split())))
-        get = self.vocabulary.get
-        return [j for j in map(get, self.analyze(doc)) if j is not None]
+            per_doc = [b"".join(map(self.word_ids, doc.split())) for doc in docs]
+            lengths = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(docs)) // 4
+            return np.frombuffer(b"".join(per_doc), dtype=np.int32), lengths
+        per_doc = [self.analyze(doc) for doc in docs]
+        lengths = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(docs))
+        ids = np.fromiter(map(self.vocabulary.get, chain.from_iterable(per_doc), repeat(-1)), dtype=np.int32,
+                          count=int(lengths.sum()))
+        known = ids >= 0  # a term outside the vocabulary counts for nothing
+        if known.all():
+            return ids, lengths
+        owner = np.repeat(np.arange(len(docs)), lengths)
+        return ids[known], np.bincount(owner[known], minlength=len(docs))
 
     def transform(self, docs: list[str]) -> sparse.csr_matrix:
-        """All documents' terms looked up in one pass, counted per (row, column) with numpy."""
-        per_doc = [self._ids(doc) for doc in docs]
-        ids = np.fromiter(chain.from_iterable(per_doc), dtype=np.int64, count=sum(map(len, per_doc)))
-        row_of = np.repeat(np.arange(len(docs), dtype=np.int64), [len(t) for t in per_doc])
-        width = len(self.idf)
-        cells, counts = np.unique(row_of * width + ids, return_counts=True)
-        rows, cols = np.divmod(cells, width)
-        weights = (1.0 + np.log(counts.astype(np.float64))) * self.idf[cols]
+        """All documents' terms looked up in one pass; scipy sums the repeated (row, column) cells."""
+        ids, lengths = self._ids(docs)
+        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        x = sparse.csr_matrix((np.ones(len(ids)), ids.copy(), indptr), shape=(len(docs), len(self.idf)))
+        x.sum_duplicates()  # sorts each row's columns and counts each term once
+        rows = np.repeat(np.arange(len(docs)), np.diff(x.indptr))
+        weights = (1.0 + np.log(x.data)) * self.idf[x.indices]
         norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=len(docs)))
         norms[norms == 0] = 1.0
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(docs)))])
-        return sparse.csr_matrix((weights / norms[rows], cols.astype(np.int32), indptr.astype(np.int32)),
-                                 shape=(len(docs), width))
+        x.data = weights / norms[rows]
+        return x
 
     def row(self, doc: str) -> tuple[np.ndarray, np.ndarray]:
         """One document's (columns, values): ``transform([doc])`` without building a matrix."""
-        ids = self._ids(doc)
-        if not ids:
+        ids, _ = self._ids([doc])
+        if not len(ids):
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        cols, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+        cols, counts = np.unique(ids.astype(np.int64), return_counts=True)
         values = (1.0 + np.log(counts.astype(np.float64))) * self.idf[cols]
         return cols, values / np.sqrt(values @ values)
 
