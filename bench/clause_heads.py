@@ -37,6 +37,7 @@ from classifier.training.grouped import business_of
 from classifier.training.spans import Contrasts, load_spans
 from classifier.training.train import contrasts_for, featurize
 
+CACHED = ("rows", "whole_subject", "whole_outcome", "clause_subject", "clause_outcome")
 QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
 PLACEHOLDERS = ("_date_", "_time_", "_money_", "_num_", "_percent_")
@@ -51,6 +52,8 @@ COMBINATIONS = {  # (whole-text P(subject), P(outcome), best-clause P(subject), 
     **{f"geometric w={w}": (lambda w: lambda ws, wo, cs, co: (ws ** (1 - w) * cs ** w) * (wo ** (1 - w) * co ** w))(w)
        for w in (0.6, 0.7, 0.8)},
     "geometric S w=0.7": lambda ws, wo, cs, co: (ws ** 0.3 * cs ** 0.7) * np.sqrt(wo * co),
+    "average S, geometric O": lambda ws, wo, cs, co: (ws + cs) / 2 * np.sqrt(wo * co),
+    "geometric S, average O": lambda ws, wo, cs, co: np.sqrt(ws * cs) * (wo + co) / 2,
 }
 
 
@@ -134,6 +137,9 @@ def main() -> int:
                     help="clauses of comments with span labels (data/spans) take their labels from them")
     ap.add_argument("--contrast-weight", type=float, default=0.0,
                     help="the whole-text model's contrast rows (training.spans) at this weight")
+    ap.add_argument("--cache", type=Path,
+                    help="an .npz of the held-out scores: written after a run, read instead of training when "
+                         "it exists (to try combinations without retraining; same other options)")
     args = ap.parse_args()
     rows = read_labelled(args.data)
     pipeline = TextPipeline.load(config.RULES_DIR)
@@ -148,7 +154,10 @@ def main() -> int:
     params = dict(DEFAULT_PARAMS, contrast_weight=args.contrast_weight, clause_heads=False)
     contrasts = contrasts_for(rows, pipeline) if args.contrast_weight else Contrasts.none()
     results = {}
-    for business in args.only:
+    if args.cache is not None and args.cache.is_file():
+        with np.load(args.cache) as saved:
+            results = {b: tuple(saved[f"{b}/{k}"] for k in CACHED) for b in args.only}
+    for business in [b for b in args.only if b not in results]:
         started = time.perf_counter()
         held = groups == business
         train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
@@ -158,9 +167,24 @@ def main() -> int:
         clause = clause_scores(held, owner, lemmas, masked, dense, facts, args, fixed)
         results[business] = (held_idx, whole.subject, whole.outcome, clause["subject"], clause["outcome"])
         print(f"  {business} held out ({time.perf_counter() - started:.0f} s)", flush=True)
+    if args.cache is not None and not args.cache.is_file():
+        np.savez(args.cache, **{f"{b}/{k}": v for b, r in results.items() for k, v in zip(CACHED, r)})
 
     def f1(idx, score, t):
         return scores(y[idx].tolist(), [bool(s >= t and not rejected[i]) for i, s in zip(idx, score)]).f1
+
+    def one_fact(combine, t):
+        """How many held-out hand-written one-fact comments the combination accepts at ``t``."""
+        out = []
+        for category in ("subject_only", "outcome_only"):
+            accepted = total = 0
+            for b, (idx, *heads) in results.items():
+                if b.startswith("hand:"):
+                    mine = cats[idx] == category
+                    accepted += int(((combine(*heads) >= t) & ~rejected[idx] & mine).sum())
+                    total += int(mine.sum())
+            out.append(f"{category} accepted {accepted}/{total}")
+        return ", ".join(out)
 
     for name, combine in COMBINATIONS.items():
         table = {t: {b: f1(idx, combine(*heads), t) for b, (idx, *heads) in results.items()} for t in THRESHOLDS}
@@ -168,7 +192,7 @@ def main() -> int:
         best = max(THRESHOLDS, key=objective.get)
         for t in sorted({0.3, best}):
             cells = " ".join(f"{b} {v:.3f}" for b, v in table[t].items())
-            print(f"{name:<18} t={t:<5} objective {objective[t]:.3f}  {cells}")
+            print(f"{name:<18} t={t:<5} objective {objective[t]:.3f}  {cells}  {one_fact(combine, t)}")
     return 0
 
 
