@@ -1,12 +1,14 @@
 """Experiment (issue 11): clause heads by unseen business, from comment labels or (``--spans``) span labels.
 
-Each comment is cut into clauses (``text.clauses.clause_spans``). With ``--spans``, a clause of a comment
-with span labels (data/spans) is labelled by them; the model's own clause heads (classifier/model/clauses.py)
-are this variant. The other clauses, and every clause without ``--spans``, are a
-multiple-instance problem: every clause of a comment without the fact is negative; in a comment with it,
-every clause starts positive, and after each round only the clauses scoring at least ``--relative`` of
-their comment's best stay positive. A comment's clause score is its best clause's. The whole-text model
-(the project's own ``fit``) is trained on the same folds, and the two are combined several ways.
+Both kinds of heads are the model's own, fitted as `crmqc train` fits them (``Contrasts.fit`` with
+``clause_heads``): the whole-text heads and the clause heads of classifier/model/clauses.py, with the contrast
+rows at ``--contrast-weight``. With ``--spans``, the clauses of comments with span labels (data/spans) are
+pinned by them, as in the model; without it, every clause is a multiple-instance problem: every clause of a
+comment without the fact is negative; in a comment with it, every clause starts positive, and after each
+round only the clauses scoring at least ``--relative`` of their comment's best stay positive. A comment's
+clause score is its best clause's, and the two kinds are combined several ways. (Before 2026-12-03 the bench
+read the clauses with its own copy of the clause features and trained its clause heads without the
+contrast rows; the figures in README and data/README of that day and earlier came from it.)
 
     .venv/bin/python bench/clause_heads.py            # B2B, freight and four hand-written domains held out
     .venv/bin/python bench/clause_heads.py --spans --contrast-weight 1   # the variant the model adopted
@@ -19,30 +21,23 @@ many held-out hand-written one-fact comments it accepts.
 """
 
 import argparse
-import math
 import time
+from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from classifier import config
 from classifier.metrics import scores
-from classifier.model.clauses import FACTS, multiple_instance, pinned_labels
-from classifier.model.linear import DEFAULT_PARAMS, OUTCOME, SUBJECT, Model
-from classifier.text.clauses import clause_spans
+from classifier.model.linear import DEFAULT_PARAMS, ClauseHeads, Model, best_clause
 from classifier.text.pipeline import TextPipeline
-from classifier.training.dataset import exact_key, read_labelled
+from classifier.training.dataset import read_labelled
 from classifier.training.grouped import business_of
-from classifier.training.spans import Contrasts, load_spans
 from classifier.training.train import contrasts_for, featurize
 
 CACHED = ("rows", "whole_subject", "whole_outcome", "clause_subject", "clause_outcome")
 QUICK = ("real:b2b_supply", "real:freight", "hand:cars", "hand:education", "hand:hr", "hand:it")
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
-PLACEHOLDERS = ("_date_", "_time_", "_money_", "_num_", "_percent_")
 
 
 def weighted(w: float):
@@ -62,67 +57,6 @@ COMBINATIONS = {  # (whole-text P(subject), P(outcome), best-clause P(subject), 
     "average S, geometric O": lambda ws, wo, cs, co: (ws + cs) / 2 * np.sqrt(wo * co),
     "geometric S, average O": lambda ws, wo, cs, co: np.sqrt(ws * cs) * (wo + co) / 2,
 }
-
-
-def clauses(rows, pipeline):
-    """Per clause: the row it belongs to, its lemma text, its masked text, a few dense signals and its
-    (start, end) in the row's text."""
-    owner, lemmas, masked, dense, bounds = [], [], [], [], []
-    for i, r in enumerate(rows):
-        spans = clause_spans(r.text) or [(0, len(r.text))]
-        for k, (a, b) in enumerate(spans):
-            p = pipeline.prepare(r.text[a:b])
-            tokens = p.masked.split()
-            owner.append(i)
-            bounds.append((a, b))
-            lemmas.append(" ".join(p.lemmas))
-            masked.append(p.masked)
-            dense.append([math.log1p(len(tokens)), *(float(tokens.count(t)) for t in PLACEHOLDERS),
-                          float(k == 0), float(k == len(spans) - 1), float(len(spans) == 1), math.log1p(len(spans))])
-    return (np.asarray(owner), np.asarray(lemmas, dtype=object), np.asarray(masked, dtype=object),
-            np.asarray(dense), bounds)
-
-
-def span_labels(rows, owner, bounds, labels) -> dict[str, np.ndarray]:
-    """Per fact and clause: the model's own clause labels from the span labels (``clauses.pinned_labels``),
-    -1 where the comment has none."""
-    out = {fact: np.full(len(owner), -1) for fact in FACTS}
-    for i in np.unique(owner):
-        label = labels.get(exact_key(rows[i].text))
-        if label is None or label.doubt or label.text != rows[i].text:
-            continue
-        at = np.flatnonzero(owner == i)
-        spans = [SimpleNamespace(start=bounds[k][0], end=bounds[k][1]) for k in at]
-        for fact, pinned in pinned_labels(label.text, spans, {f: label.spans(f) for f in FACTS}).items():
-            out[fact][at] = pinned
-    return out
-
-
-def clause_scores(held, owner, lemmas, masked, dense, facts, args, fixed=None):
-    """Best-clause score of each held-out row, per fact, from heads trained on the other rows."""
-    train_c, held_c = ~held[owner], held[owner]
-    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+", lowercase=False)
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=20000,
-                           sublinear_tf=True, lowercase=False)
-    mean, scale = dense[train_c].mean(0), dense[train_c].std(0) + 1e-9
-    x_train = sparse.hstack([word.fit_transform(lemmas[train_c]), char.fit_transform(masked[train_c]),
-                             sparse.csr_matrix((dense[train_c] - mean) / scale)], format="csr")
-    x_held = sparse.hstack([word.transform(lemmas[held_c]), char.transform(masked[held_c]),
-                            sparse.csr_matrix((dense[held_c] - mean) / scale)], format="csr")
-    train_rows, held_rows = np.flatnonzero(~held), np.flatnonzero(held)
-    index = np.full(len(held), -1)
-    index[train_rows] = np.arange(len(train_rows))
-    index[held_rows] = np.arange(len(held_rows))
-    out = {}
-    for name, bag_label in facts.items():
-        pinned = None if fixed is None else fixed[name][train_c]
-        fixed_c = np.full(int(train_c.sum()), -1) if pinned is None else pinned
-        head = multiple_instance(x_train, index[owner[train_c]], bag_label[train_rows], fixed_c,
-                                 {"clause_C": args.c, "clause_rounds": args.rounds, "clause_relative": args.relative})
-        best = np.zeros(len(held_rows))
-        np.maximum.at(best, index[owner[held_c]], head.predict_proba(x_held)[:, 1])
-        out[name] = best
-    return out
 
 
 def _objective(f1_by_business: dict[str, float]) -> float:
@@ -154,12 +88,13 @@ def main() -> int:
     groups = np.asarray([business_of(r) for r in rows])
     cats = np.asarray([r.category for r in rows])
     y = np.asarray([r.label for r in rows])
-    owner, lemmas, masked, dense, bounds = clauses(rows, pipeline)
-    facts = {"subject": np.isin(cats, list(SUBJECT)).astype(int), "outcome": np.isin(cats, list(OUTCOME)).astype(int)}
-    fixed = span_labels(rows, owner, bounds, load_spans()) if args.spans else None
-    # the whole-text heads alone, beside which the clause heads here are measured
-    params = dict(DEFAULT_PARAMS, contrast_weight=args.contrast_weight, clause_heads=False)
-    contrasts = contrasts_for(rows, pipeline) if args.contrast_weight else Contrasts.none()
+    # the model's own training (`crmqc train`): whole-text and clause heads fitted together, contrast rows at
+    # --contrast-weight; without --spans the clause heads get no span-label pins
+    params = dict(DEFAULT_PARAMS, contrast_weight=args.contrast_weight, clause_heads=True,
+                  clause_C=args.c, clause_rounds=args.rounds, clause_relative=args.relative)
+    contrasts = contrasts_for(rows, pipeline)
+    if not args.spans:
+        contrasts = replace(contrasts, labels={})
     results = {}
     if args.cache is not None and args.cache.is_file():
         with np.load(args.cache) as saved:
@@ -168,11 +103,12 @@ def main() -> int:
         started = time.perf_counter()
         held = groups == business
         train_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
-        model = Model(contrasts.fit(items, cats.tolist(), train_idx, params),
-                      {"params": params, "version": "experiment"})
-        whole = model.predict([items[i] for i in held_idx])
-        clause = clause_scores(held, owner, lemmas, masked, dense, facts, args, fixed)
-        results[business] = (held_idx, whole.subject, whole.outcome, clause["subject"], clause["outcome"])
+        objects = contrasts.fit(items, cats.tolist(), train_idx, params)
+        held_items = [items[i] for i in held_idx]
+        whole_only = {k: v for k, v in objects.items() if k != "clause"}  # the whole-text heads alone
+        whole = Model(whole_only, {"params": params, "version": "experiment"}).predict(held_items)
+        clause = best_clause(ClauseHeads.of(objects["clause"]).proba(held_items))
+        results[business] = (held_idx, whole.subject, whole.outcome, clause[:, 0], clause[:, 1])
         print(f"  {business} held out ({time.perf_counter() - started:.0f} s)", flush=True)
     if args.cache is not None and not args.cache.is_file():
         np.savez(args.cache, **{f"{b}/{k}": v for b, r in results.items() for k, v in zip(CACHED, r)})
