@@ -133,7 +133,26 @@ def test_lemmas(token, lemma, lemmatizer):
 
 def test_negation_is_kept():
     from classifier.model.features import extract
-    assert extract(PIPE.prepare("не берет трубку"), PIPE.lemmatizer, BOOK.filler).lemma_text.startswith("не ")
+    assert extract(PIPE.prepare("не интересует доставка"), PIPE.lemmatizer, BOOK.filler).lemma_text.startswith("не ")
+
+
+def test_whole_text_features_read_each_stop_phrase_as_one_placeholder():
+    from classifier.model.features import extract
+    from classifier.text.prepared import Prepared, StopHit
+    f = extract(PIPE.prepare("Перезвон: уточняла удалёнку. Попросила перезвонить после 18:00"), PIPE.lemmatizer,
+                BOOK.filler)
+    assert f.lemma_text == "_stop_ уточнять удаленка попросить _stop_ после _time_"
+    assert "перезвон" not in f.char_text and f.char_text.count("_stop_") == 2
+    # the clause heads still read the words as written
+    assert "перезвон" in f.clauses[0].lemma_text
+    plain = PIPE.prepare("не интересует доставка, свой транспорт")
+    assert extract(plain, PIPE.lemmatizer, BOOK.filler).lemma_text == " ".join(plain.lemmas)
+    # overlapping phrases give one placeholder, and the words after them survive
+    text = "не берет трубку клиент"
+    base = PIPE.prepare(text)
+    both = Prepared(base.text, base.normalized, base.masked, base.tokens, base.lemmas,
+                    (StopHit("a", "не берет", 0, 8), StopHit("b", "берет трубку", 3, 15)))
+    assert extract(both, PIPE.lemmatizer, BOOK.filler).lemma_text == "_stop_ клиент"
 
 
 def test_the_lemma_caches_are_bounded():

@@ -2,6 +2,11 @@
 
 Lemmatisation happens in the text pipeline, before any vectorizer, so the saved model holds only
 library classes and never pickles a project function.
+
+The whole-text heads read each stop phrase as one placeholder, ``_stop_``: the rules and the two stop
+signals (how many, what share of the text) already say that a stop phrase is there, and its own words
+(«перезвон», «нд») would otherwise weigh against the content around it («Перезвон: уточняла удалёнку»).
+The clause heads read the comment as written.
 """
 
 import functools
@@ -13,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from ..text.lemmatize import Lemmatizer
+from ..text.normalize import mask_entities, normalize
 from ..text.prepared import Prepared
-from ..text.tokenize import is_placeholder, is_word
+from ..text.tokenize import is_placeholder, is_word, tokenize
 from .clauses import Clause, clauses_of
 
 # Bumped whenever the text → features code changes meaning; a model trained on another version refuses to load.
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 PLACEHOLDERS = ("date", "time", "money", "num", "percent", "phone", "email")
 DENSE_NAMES = (
     "log_tokens", "log_content_words", "known_ratio", "stop_hits", "stop_coverage", "filler_share",
@@ -63,10 +69,31 @@ class Features:
 
 def extract(prepared: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> Features:
     """What the model reads of one prepared comment; ``filler`` is the rules' filler-word lemmas."""
-    return Features(lemma_text=" ".join(prepared.lemmas), char_text=prepared.masked,
+    lemma_text, char_text = _stop_masked(prepared, lemmatizer)
+    return Features(lemma_text=lemma_text, char_text=char_text,
                     dense=_dense(prepared, lemmatizer, filler), clauses=clauses_of(prepared.text, lemmatizer, prepared),
                     prepared=prepared, lemmatizer=lemmatizer,
                     filler=filler)
+
+
+STOP = "_stop_"
+
+
+def _stop_masked(prepared: Prepared, lemmatizer: Lemmatizer) -> tuple[str, str]:
+    """The lemma and character strings of the whole text, each stop phrase replaced by ``_stop_``."""
+    if not prepared.stop_hits:
+        return " ".join(prepared.lemmas), prepared.masked
+    spans: list[list[int]] = []
+    for hit in sorted(prepared.stop_hits, key=lambda h: h.start):
+        if spans and hit.start <= spans[-1][1]:  # overlapping phrases become one placeholder
+            spans[-1][1] = max(spans[-1][1], hit.end)
+        else:
+            spans.append([hit.start, hit.end])
+    text = prepared.text
+    for start, end in reversed(spans):
+        text = f"{text[:start]} {STOP} {text[end:]}"
+    masked = mask_entities(normalize(text))
+    return " ".join(lemmatizer.lemmas(tokenize(masked))), masked
 
 
 def _grammemes(p: Prepared, lemmatizer: Lemmatizer) -> tuple[float, ...]:
