@@ -83,16 +83,7 @@ def _stop_masked(prepared: Prepared, lemmatizer: Lemmatizer) -> tuple[str, str]:
     """The lemma and character strings of the whole text, each stop phrase replaced by ``_stop_``."""
     if not prepared.stop_hits:
         return " ".join(prepared.lemmas), prepared.masked
-    spans: list[list[int]] = []
-    for hit in sorted(prepared.stop_hits, key=lambda h: h.start):
-        if spans and hit.start <= spans[-1][1]:  # overlapping phrases become one placeholder
-            spans[-1][1] = max(spans[-1][1], hit.end)
-        else:
-            spans.append([hit.start, hit.end])
-    text = prepared.text
-    for start, end in reversed(spans):
-        text = f"{text[:start]} {STOP} {text[end:]}"
-    masked = mask_entities(normalize(text))
+    masked = mask_entities(normalize(prepared.replace_stop_phrases(f" {STOP} ")))
     return " ".join(lemmatizer.lemmas(tokenize(masked))), masked
 
 

@@ -31,6 +31,15 @@ class Prepared:
     lemmas: tuple[str, ...]
     stop_hits: tuple[StopHit, ...]
 
+    def replace_stop_phrases(self, by: str) -> str:
+        """``text`` with each stop phrase replaced by ``by`` (the hits of one scan never overlap)."""
+        pieces, at = [], 0
+        for hit in self.stop_hits:
+            pieces.append(self.text[at:hit.start])
+            at = hit.end
+        pieces.append(self.text[at:])
+        return by.join(pieces)
+
     @property
     def stop_covered(self) -> int:
         """Characters of ``text`` that stop phrases cover."""

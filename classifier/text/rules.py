@@ -246,12 +246,7 @@ def _without_stop_phrases(prepared: Prepared) -> list[str]:
     """The tokens of the comment once its stop phrases are cut out (the spans of one scan)."""
     if not prepared.stop_hits:
         return list(prepared.tokens)
-    text, pieces, at = prepared.text, [], 0
-    for hit in prepared.stop_hits:
-        pieces.append(text[at:hit.start])
-        at = hit.end
-    pieces.append(text[at:])
-    return tokenize(mask_entities(normalize(" ".join(pieces))))
+    return tokenize(mask_entities(normalize(prepared.replace_stop_phrases(" "))))
 
 
 def _copied(tokens: list[str]) -> bool:
