@@ -12,16 +12,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifier import config  # noqa: E402
-from classifier.model.linear import DEFAULT_PARAMS, Model  # noqa: E402
+from classifier.model.linear import DEFAULT_PARAMS  # noqa: E402
 from classifier.text.pipeline import TextPipeline  # noqa: E402
 from classifier.training.dataset import read_labelled  # noqa: E402
-from classifier.training.grouped import business_of  # noqa: E402
+from classifier.training.grouped import business_of, leave_one_business_out  # noqa: E402
 from classifier.training.train import contrasts_for, featurize  # noqa: E402
 
 SHORT = 12  # words: "short" in the README's reading of the mistakes
@@ -41,13 +39,10 @@ def main() -> int:
     pipeline = TextPipeline.load(config.RULES_DIR)
     items, rejected = featurize(rows, pipeline)
     contrasts = contrasts_for(rows, pipeline)
-    cats = np.asarray([r.category for r in rows])
     params = dict(DEFAULT_PARAMS)
-    others = [i for i, r in enumerate(rows) if business_of(r) != args.business]
-    model = Model(contrasts.fit(items, cats.tolist(), others, params), {"params": params, "version": "held-out"})
-    score = model.predict([items[i] for i in held]).score
-    accepted = [not rejected[i] and s >= params["threshold"] for i, s in zip(held, score)]
-    verdicts = [(rows[i], s, a) for i, s, a in zip(held, score, accepted)]
+    oof = leave_one_business_out(rows, items, rejected, params, log=lambda m: None,
+                                 businesses=[args.business], contrasts=contrasts)  # rule-rejected rows score 0
+    verdicts = [(rows[i], oof[i], oof[i] >= params["threshold"]) for i in held]
     false_accepts = sorted(((r, s) for r, s, a in verdicts if a and r.label == 0), key=lambda x: -x[1])
     missed = sorted(((r, s) for r, s, a in verdicts if not a and r.label == 1), key=lambda x: x[1])
     found = sum(a and r.label == 1 for r, _, a in verdicts)
