@@ -112,6 +112,7 @@ def cmd_cv(args) -> int:
     from .training.train import contrasts_for, featurize
     rows = read_labelled(Path(args.data))
     params = dict(DEFAULT_PARAMS, blocks=list(args.blocks),
+                  **({"clause_blocks": list(args.clause_blocks)} if args.clause_blocks is not None else {}),
                   **({"fact_C": args.c, "category_C": args.c} if args.c else {}),
                   **({"contrast_weight": args.contrast_weight} if args.contrast_weight is not None else {}),
                   **({"clause_heads": args.clause_heads} if args.clause_heads is not None else {}))
@@ -127,7 +128,8 @@ def cmd_cv(args) -> int:
           + (f", blocks {' '.join(params['blocks'])}" if params["blocks"] else "")
           + (f", {len(contrasts)} contrast rows at weight {params['contrast_weight']}"
              if params["contrast_weight"] else "")
-          + (", clause heads" if params.get("clause_heads") else ""),
+          + (", clause heads" if params.get("clause_heads") else "")
+          + (f" with {' '.join(params['clause_blocks'])}" if params.get("clause_blocks") else ""),
           file=sys.stderr)
     oof = leave_one_business_out(rows, items, rejected, params, log=lambda m: print(m, file=sys.stderr),
                                  businesses=only, contrasts=contrasts)
@@ -528,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="thresholds to report (default: the model's)")
     p.add_argument("--blocks", nargs="*", choices=("grammemes", "navec"), default=[],
                    help="optional feature blocks beside TF-IDF (README, Quality); default none")
+    p.add_argument("--clause-blocks", nargs="*", choices=("navec",), default=None,
+                   help="optional blocks of the clause heads: navec, each clause's mean word vector "
+                        "(default: the model's)")
     p.add_argument("--only", nargs="*", metavar="BUSINESS", default=None,
                    help="hold out only these businesses (e.g. real:freight hand:cars); default every one")
     p.add_argument("--contrast-weight", type=_in_range(float, 0, 100), default=None,

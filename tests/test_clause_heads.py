@@ -105,8 +105,25 @@ def test_the_shipped_model_points_at_clauses_and_never_at_a_bare_status(checker)
     assert checker.model.card["params"]["clause_heads"] is True
 
 
+def test_log_dates_are_stamps_to_both_heads_and_a_dated_step_is_not(pipeline):
+    """A date opening a log entry says when the manager wrote; «набрать 14.08» says when the next talk is."""
+    text = "2021.03.23 Актуально / 12.04 - нет заявок, набрать 14.08\n20.04 купили СП"
+    item = _items(pipeline, [text])[0]
+    assert item.lemma_text.split().count("_stamp_") == 2 and item.lemma_text.split().count("_date_") == 2
+    assert item.char_text.startswith("_stamp_ актуально")
+    by_text = {text[c.start:c.end]: c for c in item.clauses}
+    assert by_text["2021.03.23 Актуально"].lemma_text == "_stamp_ актуально"
+    assert by_text["набрать 14.08"].lemma_text == "набрать _date_"
+    assert by_text["20.04 купили СП"].lemma_text.startswith("_stamp_ ")  # after a line break: a new entry
+    # a clause cut at a comma opens no entry: its leading date is the date of a step
+    assert clauses_of("купили, 14.08 созвон", pipeline.lemmatizer)[1].lemma_text == "_date_ созвон"
+    dense = [dict(zip(CLAUSE_DENSE, c.dense)) for c in item.clauses]
+    assert sum(d["stamp"] for d in dense) == 2
+
+
 @pytest.mark.parametrize("text", ["  Купили аквасток у Ирины  ", "НД", "12.03 / 15:00", "\u200bклиент думает, ок",
                                   "Ёлки 200 шт, ДОГОВОР до 15.03 / оплата 50%", "дoгoвop (Latin o) подписан, ок",
-                                  "ну ооооочень дорого,  ждут скидку", "ＮＤ, ｆｕｌｌ-width"])
+                                  "ну ооооочень дорого,  ждут скидку", "ＮＤ, ｆｕｌｌ-width",
+                                  "2021.03.23 Актуально", "12.03 - нд / 20.03 берут 20 шт"])
 def test_clauses_read_the_same_with_the_prepared_comment_as_without(pipeline, text):
     assert clauses_of(text, pipeline.lemmatizer, pipeline.prepare(text)) == clauses_of(text, pipeline.lemmatizer)

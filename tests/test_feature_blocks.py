@@ -35,7 +35,7 @@ def test_grammemes_count_tense_person_and_mood(pipeline):
 
 
 def test_default_model_reads_no_block():
-    assert DEFAULT_PARAMS["blocks"] == []
+    assert DEFAULT_PARAMS["blocks"] == [] and DEFAULT_PARAMS["clause_blocks"] == []
 
 
 def test_unknown_block_is_refused(pipeline):
@@ -54,6 +54,21 @@ def test_a_model_with_blocks_scores_a_batch_as_one_by_one(pipeline, blocks):
     batch = model.predict(items[:8]).score
     single = np.concatenate([model.predict([i]).score for i in items[:8]])
     assert np.allclose(batch, single, atol=1e-10)
+
+
+@pytest.mark.skipif(not HAS_NAVEC, reason="navec vectors ship in the natasha wheel, not installed")
+def test_clause_heads_with_word_vectors_score_a_batch_as_one_by_one(pipeline):
+    texts, cats = zip(*TEXTS)
+    items = _items(pipeline, texts)
+    params = dict(DEFAULT_PARAMS, clause_heads=True, clause_blocks=["navec"], calibration_cv=2, fact_C=4.0,
+                  category_C=4.0, clause_C=4.0)
+    model = Model(fit(items, list(cats), params), {"params": params, "version": "t"})
+    plain = Model(fit(items, list(cats), dict(params, clause_blocks=[])), {"params": params, "version": "p"})
+    batch = model.predict(items[:8])
+    single = [model.predict([i]) for i in items[:8]]
+    assert np.allclose(batch.score, np.concatenate([s.score for s in single]), atol=1e-10)
+    assert all(np.allclose(b, s.clauses[0], atol=1e-10) for b, s in zip(batch.clauses, single))
+    assert not np.allclose(batch.score, plain.predict(items[:8]).score)  # the vectors are read
 
 
 def test_grouped_cv_can_hold_out_only_some_businesses(monkeypatch):

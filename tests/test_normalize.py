@@ -4,9 +4,11 @@ from classifier.text.normalize import (
     collapse_repeats,
     fold_lookalikes,
     fold_yo,
+    mark_stamps,
     mask_entities,
     nfkc,
     normalize,
+    stamp_lemmas,
     strip_invisible,
 )
 from classifier.text.tokenize import tokenize
@@ -77,3 +79,25 @@ TOKEN_CASES = [
 @pytest.mark.parametrize("text,expected", TOKEN_CASES, ids=[c[0] for c in TOKEN_CASES])
 def test_tokenize(text, expected):
     assert tokenize(text) == expected
+
+
+@pytest.mark.parametrize(("masked", "expected"), [
+    ("_date_ - нет заявок / набрать _date_", "_stamp_ - нет заявок / набрать _date_"),   # a log entry's date
+    ("/ запросил кп / _date_ - не ответ", "/ запросил кп / _stamp_ - не ответ"),
+    ("кп на почту;_date_ звонок", "кп на почту;_stamp_ звонок"),
+    ("объект заморозили, набрать _date_", "объект заморозили, набрать _date_"),        # a dated step stays a date
+    ("созвон _date_ в _time_", "созвон _date_ в _time_"),
+    ("без дат", "без дат"),
+])
+def test_a_date_that_opens_a_log_entry_is_a_stamp(masked, expected):
+    assert mark_stamps(masked) == expected
+
+
+def test_a_clause_that_opens_no_log_entry_keeps_its_leading_date():
+    assert mark_stamps("_date_ созвон / _date_ нд", at_start=False) == "_date_ созвон / _stamp_ нд"
+
+
+def test_stamped_lemmas_follow_the_stamped_text():
+    stamped = "_stamp_ - нет заявок / набрать _date_ / _stamp_ нд"
+    lemmas = ["_date_", "нет", "заявка", "набрать", "_date_", "_date_", "нд"]
+    assert stamp_lemmas(stamped, lemmas) == ["_stamp_", "нет", "заявка", "набрать", "_date_", "_stamp_", "нд"]

@@ -25,12 +25,12 @@ from sklearn.preprocessing import StandardScaler
 
 from ..text.clauses import clause_spans
 from ..text.lemmatize import Lemmatizer
-from ..text.normalize import fold_yo, lower, mask_entities, normalize
+from ..text.normalize import fold_yo, lower, mark_stamps, mask_entities, normalize, stamp_lemmas
 from ..text.prepared import Prepared
 from ..text.tokenize import tokenize
 
 FACTS = ("subject", "outcome")
-PLACEHOLDERS = ("_date_", "_time_", "_money_", "_num_", "_percent_")
+PLACEHOLDERS = ("_date_", "_time_", "_money_", "_num_", "_percent_", "_stamp_")
 CLAUSE_DENSE = ("log_tokens", *(p.strip("_") for p in PLACEHOLDERS), "first", "last", "single", "log_clauses")
 # a clause states a labelled fact when this many of its letters lie in the fact's labelled substrings
 MIN_LETTERS = 3
@@ -64,6 +64,13 @@ def clauses_of(text: str, lemmatizer: Lemmatizer, prepared: Prepared | None = No
             masked = mask_entities(lower(fold_yo(text[a:b])) if plain else normalize(text[a:b]))
             tokens = tokenize(masked)
             lemmas = lemmatizer.lemmas(tokens)
+        if "_date_" in masked:  # a date opening a log entry is a stamp (normalize.mark_stamps)
+            before = text[:a].rstrip(" \t")
+            stamped = mark_stamps(masked, at_start=not before or before[-1] in "/|;\n")
+            if stamped != masked:
+                lemmas = stamp_lemmas(stamped, lemmas)
+                tokens = tokenize(stamped)
+                masked = stamped
         dense = (math.log1p(len(tokens)), *(float(tokens.count(p)) for p in PLACEHOLDERS), float(k == 0),
                  float(k == len(spans) - 1), float(len(spans) == 1), math.log1p(len(spans)))
         out.append(Clause(a, b, " ".join(lemmas), masked, dense))
@@ -97,9 +104,14 @@ def fit_heads(per_item: list[tuple[Clause, ...]], bags: dict[str, np.ndarray], p
     flat = [c for clauses in per_item for c in clauses]
     word, char = _vectorizers()
     scaler = StandardScaler()
-    x = sparse.hstack([word.fit_transform([c.lemma_text for c in flat]),
-                       char.fit_transform([c.char_text for c in flat]),
-                       sparse.csr_matrix(scaler.fit_transform(np.asarray([c.dense for c in flat])))], format="csr")
+    parts = [word.fit_transform([c.lemma_text for c in flat]),
+             char.fit_transform([c.char_text for c in flat]),
+             sparse.csr_matrix(scaler.fit_transform(np.asarray([c.dense for c in flat])))]
+    blocks = list(params.get("clause_blocks") or ())
+    if "navec" in blocks:  # the mean word vector of each clause: a product the data has never named is still a thing
+        from .features import word_vectors
+        parts.append(sparse.csr_matrix(word_vectors().lemma_vectors([c.lemma_text for c in flat])))
+    x = sparse.hstack(parts, format="csr")
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[owner]
     heads = {}
     for fact in FACTS:
@@ -112,7 +124,7 @@ def fit_heads(per_item: list[tuple[Clause, ...]], bags: dict[str, np.ndarray], p
                     fixed[at:at + len(clauses)] = labels[fact]
                 at += len(clauses)
         heads[fact] = multiple_instance(x, owner, np.asarray(bags[fact]), fixed, params, weights)
-    return {"word": word, "char": char, "scaler": scaler, **heads}
+    return {"word": word, "char": char, "scaler": scaler, "blocks": blocks, **heads}
 
 
 def multiple_instance(x, owner, bag, fixed, params, weights=None) -> LogisticRegression:

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from ..text.lemmatize import Lemmatizer
-from ..text.normalize import mask_entities, normalize
+from ..text.normalize import mark_stamps, mask_entities, normalize, stamp_lemmas
 from ..text.prepared import Prepared
 from ..text.tokenize import is_placeholder, is_word, tokenize
 from .clauses import Clause, clauses_of
 
 # Bumped whenever the text → features code changes meaning; a model trained on another version refuses to load.
-FEATURE_VERSION = 4
-PLACEHOLDERS = ("date", "time", "money", "num", "percent", "phone", "email")
+FEATURE_VERSION = 5
+PLACEHOLDERS = ("date", "time", "money", "num", "percent", "phone", "email", "stamp")
 DENSE_NAMES = (
     "log_tokens", "log_content_words", "known_ratio", "stop_hits", "stop_coverage", "filler_share",
     "sentences", "has_colon", *(f"n_{p}" for p in PLACEHOLDERS),
@@ -71,7 +71,8 @@ def extract(prepared: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) 
     """What the model reads of one prepared comment; ``filler`` is the rules' filler-word lemmas."""
     lemma_text, char_text = _stop_masked(prepared, lemmatizer)
     return Features(lemma_text=lemma_text, char_text=char_text,
-                    dense=_dense(prepared, lemmatizer, filler), clauses=clauses_of(prepared.text, lemmatizer, prepared),
+                    dense=_dense(prepared, lemmatizer, filler, char_text.count("_stamp_")),
+                    clauses=clauses_of(prepared.text, lemmatizer, prepared),
                     prepared=prepared, lemmatizer=lemmatizer,
                     filler=filler)
 
@@ -80,11 +81,17 @@ STOP = "_stop_"
 
 
 def _stop_masked(prepared: Prepared, lemmatizer: Lemmatizer) -> tuple[str, str]:
-    """The lemma and character strings of the whole text, each stop phrase replaced by ``_stop_``."""
+    """The lemma and character strings of the whole text, each stop phrase replaced by ``_stop_`` and
+    each date that opens a log entry by ``_stamp_``."""
     if not prepared.stop_hits:
-        return " ".join(prepared.lemmas), prepared.masked
-    masked = mask_entities(normalize(prepared.replace_stop_phrases(f" {STOP} ")))
-    return " ".join(lemmatizer.lemmas(tokenize(masked))), masked
+        masked, lemmas = prepared.masked, prepared.lemmas
+    else:
+        masked = mask_entities(normalize(prepared.replace_stop_phrases(f" {STOP} ")))
+        lemmas = lemmatizer.lemmas(tokenize(masked))
+    stamped = mark_stamps(masked)
+    if stamped is not masked and stamped != masked:
+        lemmas = stamp_lemmas(stamped, lemmas)
+    return " ".join(lemmas), stamped
 
 
 def _grammemes(p: Prepared, lemmatizer: Lemmatizer) -> tuple[float, ...]:
@@ -123,7 +130,7 @@ def _grammemes(p: Prepared, lemmatizer: Lemmatizer) -> tuple[float, ...]:
     return tuple(math.log1p(c) for c in counts)
 
 
-def _dense(p: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> tuple[float, ...]:
+def _dense(p: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str], stamps: int = 0) -> tuple[float, ...]:
     text, tokens, lemmas = p.text, p.tokens, p.lemmas
     words = [t for t in tokens if is_word(t)]
     content = [lemma for t, lemma in zip(tokens, lemmas) if is_word(t) and lemma not in filler]
@@ -132,6 +139,8 @@ def _dense(p: Prepared, lemmatizer: Lemmatizer, filler: frozenset[str]) -> tuple
     for t in tokens:
         if is_placeholder(t) and t[1:-1] in counts:
             counts[t[1:-1]] += 1
+    counts["date"] -= stamps  # a log entry's date is a stamp, counted apart
+    counts["stamp"] = stamps
     return (
         math.log1p(len(tokens)),
         math.log1p(len(content)),
@@ -185,15 +194,24 @@ class WordVectors:
 
     def mean_vectors(self, items: list[Features]) -> np.ndarray:
         """Per item, the L2-normalised mean vector of the content words navec knows (zeros if none)."""
-        per_item = [self.lookup(f.content()) for f in items]
-        out = np.zeros((len(items), self.dim))
-        lengths = np.fromiter(map(len, per_item), dtype=np.int64, count=len(items))
+        return self.mean_of([self.lookup(f.content()) for f in items])
+
+    def lemma_vectors(self, lemma_texts: list[str]) -> np.ndarray:
+        """Per lemma string (a clause's), the L2-normalised mean vector of its words of three letters or
+        more that navec knows (zeros if none)."""
+        get = self.ids.get
+        return self.mean_of([[j for j in map(get, (w for w in text.split() if len(w) > 2 and w.isalpha()))
+                              if j is not None] for text in lemma_texts])
+
+    def mean_of(self, per_item: list[list[int]]) -> np.ndarray:
+        out = np.zeros((len(per_item), self.dim))
+        lengths = np.fromiter(map(len, per_item), dtype=np.int64, count=len(per_item))
         if not lengths.sum():
             return out
         ids = np.fromiter((j for found in per_item for j in found), dtype=np.int64, count=int(lengths.sum()))
         parts = np.arange(self.indexes.shape[1])
         vectors = self.codes[parts, self.indexes[ids]].reshape(len(ids), self.dim).astype(np.float64)
-        rows = np.repeat(np.arange(len(items)), lengths)
+        rows = np.repeat(np.arange(len(per_item)), lengths)
         np.add.at(out, rows, vectors)
         norms = np.linalg.norm(out, axis=1)
         norms[norms == 0] = 1.0
@@ -220,4 +238,4 @@ def word_vectors() -> WordVectors:
         raise FileNotFoundError("the navec block needs the `navec` and `natasha` packages: "
                                 "pip install natasha navec") from None
     navec = Navec.load(path)
-    return WordVectors(ids=navec.vocab.word_ids, indexes=navec.pq.indexes, codes=navec.pq.codes, dim=navec.pq.dim)
+    return WordVectors(ids=navec.vocab.word_ids, indexes=navec.pq.indexes, codes=navec.pq.codes, dim=int(navec.pq.dim))

@@ -85,3 +85,27 @@ def mask_entities(text: str) -> str:
     if "@" in text or "[email]" in text:
         text = _EMAIL.sub(" _email_ ", text)
     return squeeze_spaces(_ENTITIES.sub(lambda m: f" _{m.lastgroup}_ ", text))
+
+
+# A date that opens a log entry («12.03 - не дозвон / 20.03 - кп на почту»: at the start, or after « / », «|»,
+# «;») says when the manager wrote, not when anything will happen: the model reads it as ``_stamp_``, so
+# that a log of dated attempts does not look like a dated agreement. Only the model's features use it.
+_STAMP = re.compile(r"(^|[/|;]\s*)_date_")
+
+
+def mark_stamps(masked: str, at_start: bool = True) -> str:
+    """«_date_ - нет заявок / набрать _date_» → «_stamp_ - нет заявок / набрать _date_». With ``at_start``
+    False (a clause that does not open a log entry) a date at the very start stays a date."""
+    if "_date_" not in masked:
+        return masked
+    stamped = _STAMP.sub(r"\1_stamp_", masked)
+    if not at_start and masked.startswith("_date_"):
+        stamped = "_date_" + stamped[len("_stamp_"):]
+    return stamped
+
+
+def stamp_lemmas(stamped: str, lemmas) -> list[str]:
+    """``lemmas`` of a masked text with each ``_date_`` that :func:`mark_stamps` turned into ``_stamp_``
+    in ``stamped`` turned too (placeholders are tokens of their own, in the same order)."""
+    kinds = iter(re.findall(r"_(?:date|stamp)_", stamped))
+    return [next(kinds) if lemma == "_date_" else lemma for lemma in lemmas]
