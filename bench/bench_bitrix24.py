@@ -39,7 +39,7 @@ from classifier.checker import CommentChecker  # noqa: E402
 from classifier.crm.settings import load_settings  # noqa: E402
 from tests.fake_portal import FakePortal  # noqa: E402
 
-COMMENT = ("Обсудили поставку труб 150 шт: клиенту дорого, согласовали скидку 5%, счёт отправлю до пятницы, "
+COMMENT = ("Берут трубы 150 шт, цена 1 450 за метр устроила, скидка 5% за объём, счёт отправлю до пятницы, "
            "созвон в понедельник в 11:00")
 
 

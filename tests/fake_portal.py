@@ -1089,7 +1089,7 @@ def seed_demo(portal: FakePortal) -> str:
         portal.set_product_rows(deal, [{"PRODUCT_NAME": "Office chair", "PRICE": 7500, "QUANTITY": 20}])
         deals.append(deal)
     portal.log_call(deals[0], user_id=manager, at=portal._now() - timedelta(hours=2), duration=340,
-                    comment="Обсудили 20 кресел: клиенту дорого, согласовали скидку 5%, счёт выставлю сегодня, "
+                    comment="Берут 20 кресел Chairman, цена 7 500 устроила, скидка 5% за объём, счёт выставлю сегодня, "
                             "созвон в пятницу в 11:00.")
     portal.log_call(deals[1], user_id=manager, at=portal._now() - timedelta(hours=1), connected=False, comment="НД")
     return deals[0]

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from classifier.service.app import create_app
 from classifier.service.settings import Settings
 
-EXPANDED = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
+EXPANDED = "Клиент берёт 200 лотков DN300 по 1 450 руб, скидка 5% за объём, договор подпишут до пятницы"
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +277,7 @@ def test_a_wrong_method_is_a_405_saying_which_methods_there_are(client):
 
 
 def test_every_verdict_carries_its_evidence(client):
-    text = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
+    text = "Клиент берёт 200 лотков DN300 по 1 450 руб, скидка 5% за объём, договор подпишут до пятницы"
     body = client.post("/v1/comments/score", json={"text": text}).json()
     ev = body["evidence"]
     assert ev["subject"] and ev["outcome"]

@@ -27,7 +27,7 @@ from tests.fake_portal import FakePortal
 from tests.helpers import Served
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXPANDED = ("Обсудили поставку труб 150 шт: клиенту дорого, согласовали скидку 5%, счёт отправлю до пятницы, "
+EXPANDED = ("Берут трубы 150 шт, цена 1 450 за метр устроила, скидка 5% за объём, счёт отправлю до пятницы, "
             "созвон в понедельник в 11:00")
 PORTAL_TZ = datetime.now(UTC).astimezone().tzinfo
 

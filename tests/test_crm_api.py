@@ -12,7 +12,7 @@ from classifier.service.crm_schemas import DEAL_EXAMPLE
 from classifier.service.settings import Settings
 from tests.crm_fixtures import call, comment, deal_json, email, product_rows
 
-EXPANDED = "Обсудили КП: дорого на 10%, согласовал скидку 5%, клиент ждёт счёт до пятницы"
+EXPANDED = "Клиент берёт 200 лотков DN300 по 1 450 руб, скидка 5% за объём, договор подпишут до пятницы"
 
 
 def _isolated_settings(mp: pytest.MonkeyPatch, var, **changes) -> Settings:

@@ -97,9 +97,11 @@ def _vectorizers():
 
 
 def fit_heads(per_item: list[tuple[Clause, ...]], bags: dict[str, np.ndarray], params: dict,
-              pinned: list[dict | None] | None = None, sample_weight=None) -> dict:
+              pinned: list[dict | None] | None = None, sample_weight=None, vectors=None) -> dict:
     """The clause vectorizers and one head per fact. ``bags``: per fact, 1 where the comment states it;
-    ``pinned``: per comment, its span-label clause labels (:func:`pinned_labels`) or None."""
+    ``pinned``: per comment, its span-label clause labels (:func:`pinned_labels`) or None; ``vectors``: the
+    navec table (:func:`classifier.model.features.word_vectors`), needed when ``params["clause_blocks"]`` has
+    "navec"."""
     owner = np.repeat(np.arange(len(per_item)), [len(c) for c in per_item])
     flat = [c for clauses in per_item for c in clauses]
     word, char = _vectorizers()
@@ -109,8 +111,7 @@ def fit_heads(per_item: list[tuple[Clause, ...]], bags: dict[str, np.ndarray], p
              sparse.csr_matrix(scaler.fit_transform(np.asarray([c.dense for c in flat])))]
     blocks = list(params.get("clause_blocks") or ())
     if "navec" in blocks:  # the mean word vector of each clause: a product the data has never named is still a thing
-        from .features import word_vectors
-        parts.append(sparse.csr_matrix(word_vectors().lemma_vectors([c.lemma_text for c in flat])))
+        parts.append(sparse.csr_matrix(vectors.lemma_vectors([c.lemma_text for c in flat])))
     x = sparse.hstack(parts, format="csr")
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[owner]
     heads = {}
