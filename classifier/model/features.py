@@ -89,7 +89,7 @@ def _stop_masked(prepared: Prepared, lemmatizer: Lemmatizer) -> tuple[str, str]:
         masked = mask_entities(normalize(prepared.replace_stop_phrases(f" {STOP} ")))
         lemmas = lemmatizer.lemmas(tokenize(masked))
     stamped = mark_stamps(masked)
-    if stamped is not masked and stamped != masked:
+    if stamped != masked:
         lemmas = stamp_lemmas(stamped, lemmas)
     return " ".join(lemmas), stamped
 

@@ -89,8 +89,10 @@ def mask_entities(text: str) -> str:
 
 # A date that opens a log entry («12.03 - не дозвон / 20.03 - кп на почту»: at the start, or after « / », «|»,
 # «;») says when the manager wrote, not when anything will happen: the model reads it as ``_stamp_``, so
-# that a log of dated attempts does not look like a dated agreement. Only the model's features use it.
+# that a log of dated attempts does not look like a dated agreement. Only the model's features use it. The
+# whole text is read with its line breaks squeezed; a clause (model.clauses) also opens an entry after one.
 _STAMP = re.compile(r"(^|[/|;]\s*)_date_")
+_STAMP_INSIDE = re.compile(r"([/|;]\s*)_date_")
 
 
 def mark_stamps(masked: str, at_start: bool = True) -> str:
@@ -98,10 +100,7 @@ def mark_stamps(masked: str, at_start: bool = True) -> str:
     False (a clause that does not open a log entry) a date at the very start stays a date."""
     if "_date_" not in masked:
         return masked
-    stamped = _STAMP.sub(r"\1_stamp_", masked)
-    if not at_start and masked.startswith("_date_"):
-        stamped = "_date_" + stamped[len("_stamp_"):]
-    return stamped
+    return (_STAMP if at_start else _STAMP_INSIDE).sub(r"\1_stamp_", masked)
 
 
 def stamp_lemmas(stamped: str, lemmas) -> list[str]:
